@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""labkit's set-up and maintenance commands; needs only Python >= 3.11 with pip.
+
+    python3 dev.py lab       set everything up, then open JupyterLab on the lessons
+    python3 dev.py test      set everything up, then run the whole test suite
+    python3 dev.py refresh   re-execute every lesson in place to refresh its stored outputs
+    python3 dev.py setup     only set up (a virtual environment in .venv)
+
+Set-up is idempotent and quick when nothing changed: it reinstalls only when
+pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".labkit-setup"
+NOTEBOOKS = ROOT / "notebooks"
+
+#: The whole suite: lint, types, unit tests and every lesson through nbval (strict).
+TEST_COMMAND = [
+    ["-m", "ruff", "check", "labkit", "tests", "dev.py"],
+    ["-m", "ruff", "format", "--check", "labkit", "tests", "dev.py"],
+    ["-m", "mypy"],
+    [
+        "-m",
+        "pytest",
+        "tests",
+        "notebooks",
+        "--nbval",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        "notebooks/sanitize.cfg",
+        "--nbval-cell-timeout",
+        "30",
+        "-n",
+        "auto",
+        "--dist",
+        "loadscope",
+    ],
+]
+
+
+def say(message: str) -> None:
+    print(f"[dev.py] {message}", flush=True)
+
+
+def run(args: list[str], **kwargs: object) -> None:
+    result = subprocess.run(args, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def setup() -> None:
+    """Create .venv and install labkit with its test tools, unless already done for this pyproject."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs before anything checks the version)
+        sys.exit(f"labkit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        say(f"creating a virtual environment in {VENV.name}/")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    say("installing labkit and its test tools (pip)")
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", ".[test]"])
+    STAMP.write_text(wanted)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for tools: the virtual environment first on PATH, so kernels use it."""
+    env = dict(os.environ)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = str(VENV)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def lab(extra: list[str]) -> None:
+    setup()
+    say("opening JupyterLab on the lessons (Ctrl-C to stop)")
+    os.chdir(ROOT)
+    args = [str(PYTHON), "-m", "jupyterlab", "--notebook-dir", str(NOTEBOOKS), *extra]
+    env = child_env()
+    if os.name == "nt":
+        sys.exit(subprocess.call(args, env=env))
+    os.execve(str(PYTHON), args, env)
+
+
+def test(extra: list[str]) -> None:
+    setup()
+    env = child_env()
+    for step in TEST_COMMAND:
+        args = [str(PYTHON), *step]
+        if step[1] == "pytest":
+            args += extra
+        say(" ".join(step[1:4]) + (" …" if len(step) > 4 else ""))
+        run(args, env=env)
+
+
+def refresh(extra: list[str]) -> None:
+    setup()
+    run([str(PYTHON), "-m", "labkit.notebooks", "refresh", *extra], env=child_env())
+
+
+COMMANDS = {"lab": lab, "test": test, "refresh": refresh, "setup": lambda extra: setup()}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr)
+        sys.exit(2)
+    COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The lessons as files: list them, and re-execute them to refresh their stored outputs.
+
+Stored outputs are part of a lesson (nbval compares them), so they are never edited by
+hand: ``python3 dev.py refresh`` runs every lesson top to bottom in a fresh kernel, in its
+own folder, and writes it back.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LANGUAGES", "LESSONS_DIR", "Lesson", "lessons", "main", "refresh"]
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+LANGUAGES = ("es", "en")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    path: Path
+    language: str
+    title: str
+
+    @property
+    def number(self) -> str:
+        return self.path.name.split("-", 1)[0]
+
+
+def _title(path: Path) -> str:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem
+
+
+def lessons(language: str | None = None, root: Path = LESSONS_DIR) -> list[Lesson]:
+    """Every lesson, ordered by language then number (``NN-title.ipynb``)."""
+    found = []
+    for lang in LANGUAGES if language is None else (language,):
+        for path in sorted((root / lang).glob("[0-9][0-9]-*.ipynb")):
+            found.append(Lesson(path, lang, _title(path)))
+    return found
+
+
+def refresh(paths: list[Path], timeout: int = 120) -> None:
+    """Execute each notebook top to bottom in a fresh kernel started in its folder; save it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    def run_one(path: Path) -> str:
+        nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        client.execute()
+        nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+        return str(path.relative_to(LESSONS_DIR.parent) if path.is_relative_to(LESSONS_DIR.parent) else path)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in pool.map(run_one, paths):
+            print(f"refreshed {done}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "refresh":
+        print("usage: python -m labkit.notebooks refresh [NOTEBOOK ...]", file=sys.stderr)
+        return 2
+    paths = [Path(p).resolve() for p in args[1:]] or [lesson.path for lesson in lessons()]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    refresh(paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

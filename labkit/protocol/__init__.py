@@ -1,0 +1,104 @@
+"""labkit's hand-built WebSocket protocol (RFC 6455), sans-I/O.
+
+Bytes in, events out: this package never imports socket, asyncio, threading
+or selectors.  A front end reads the socket, feeds the bytes to a parser or a
+:class:`Connection`, and writes back the bytes it is handed.
+
+* :mod:`.http11` -- the HTTP/1.1 request and response heads of the handshake;
+* :mod:`.handshake` -- the opening handshake (§4);
+* :mod:`.frames` -- the frame format, masking, close payloads (§5);
+* :mod:`.connection` and :mod:`.events` -- an open connection (§5-§7);
+* :mod:`.errors` -- :class:`ProtocolError` and close codes (§7.4).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GUID",
+    "TRANSITIONS",
+    "BinaryMessage",
+    "CloseCode",
+    "CloseReceived",
+    "Connection",
+    "ConnectionStateError",
+    "DecodedFrame",
+    "Event",
+    "Frame",
+    "FrameHeader",
+    "FrameParser",
+    "HTTPParseError",
+    "HandshakeError",
+    "Headers",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Request",
+    "RequestParser",
+    "Response",
+    "ResponseParser",
+    "Role",
+    "State",
+    "TextMessage",
+    "accept_response_headers",
+    "accept_value",
+    "apply_mask",
+    "build_accept_response",
+    "build_client_request",
+    "build_close_payload",
+    "build_reject_response",
+    "build_request",
+    "build_response",
+    "decode",
+    "encode",
+    "header_length",
+    "is_valid_close_code_on_wire",
+    "make_key",
+    "parse_close_payload",
+    "validate_request",
+    "validate_response",
+]
+
+from .connection import TRANSITIONS, Connection, Role, State
+from .errors import (
+    CloseCode,
+    ConnectionStateError,
+    HandshakeError,
+    HTTPParseError,
+    ProtocolError,
+    is_valid_close_code_on_wire,
+)
+from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from .frames import (
+    DecodedFrame,
+    Frame,
+    FrameHeader,
+    FrameParser,
+    Opcode,
+    apply_mask,
+    build_close_payload,
+    decode,
+    encode,
+    header_length,
+    parse_close_payload,
+)
+from .handshake import (
+    GUID,
+    accept_response_headers,
+    accept_value,
+    build_accept_response,
+    build_client_request,
+    build_reject_response,
+    make_key,
+    validate_request,
+    validate_response,
+)
+from .http11 import (
+    Headers,
+    Request,
+    RequestParser,
+    Response,
+    ResponseParser,
+    build_request,
+    build_response,
+)

@@ -1,0 +1,56 @@
+"""A daemon thread with its own asyncio event loop.
+
+A Jupyter kernel already runs an event loop, so ``asyncio.run()`` fails inside a cell and
+``nest_asyncio`` is archived. Each server gets a loop of its own in a daemon thread instead;
+the cell talks to it through thread-safe calls and works the same with or without
+top-level ``await``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LoopThread"]
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """Run coroutines on a private event loop in a daemon thread."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self._cancel_leftovers()
+            self.loop.close()
+
+    def _cancel_leftovers(self) -> None:
+        tasks = asyncio.all_tasks(self.loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 10) -> T:
+        """Run ``coro`` on the loop and wait for its result in the calling thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Stop the loop and join the thread; safe to call twice."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)

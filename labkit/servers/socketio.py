@@ -1,0 +1,162 @@
+"""The ``socketio`` stack: the demo apps on python-socketio, served by aiohttp.
+
+Socket.IO is its own protocol on top of Engine.IO, which carries it over WebSocket or
+HTTP long polling; a plain WebSocket client cannot use these apps (lesson 04 shows why).
+
+- echo:  the event ``"echo"`` is acknowledged with the same data.
+- clock: the event ``"clock"`` carries the time, now and every second.
+- chat:  the event ``"chat"`` with a text reaches every other client; ``"join"`` and
+  ``"leave"`` a room name change rooms, and ``"chat"`` with ``{"room": r, "text": t}``
+  reaches the others in room ``r`` only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SocketIOBackend"]
+
+import asyncio
+from typing import Any
+
+import engineio.packet
+import socketio
+from aiohttp import web
+
+from ..apps import CLOCK_INTERVAL, chat_payload, clock_text
+from ..errors import LabkitError
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from . import AsyncBackend
+
+#: Options of ``labkit.serve(..., over="socketio")`` passed on to ``socketio.AsyncServer``.
+SERVER_OPTIONS = ("cors_allowed_origins", "ping_interval", "ping_timeout", "transports", "max_http_buffer_size")
+
+
+def request_line(environ: dict[str, Any]) -> str:
+    query = environ.get("QUERY_STRING", "")
+    return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}{'?' + query if query else ''}"
+
+
+class SocketIOBackend(AsyncBackend):
+    stack = "socketio"
+
+    def __init__(self, app: str, record: Record, **options: Any) -> None:
+        unknown = set(options) - {*SERVER_OPTIONS, "interval"}
+        if unknown:
+            raise LabkitError(f"unknown option(s) for the socketio stack: {', '.join(sorted(unknown))}")
+        super().__init__(app, record, **options)
+        self.interval = float(options.pop("interval", CLOCK_INTERVAL))
+        self.conns: dict[str, int] = {}
+        self.clocks: dict[str, asyncio.Task[None]] = {}
+
+    async def serve(self, host: str, port: int) -> int:
+        logger = self.record.logger()
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **self.options
+        )
+        self.sio.on("connect", self.connect)
+        self.sio.on("disconnect", self.disconnect)
+        if self.app == "echo":
+            self.sio.on("echo", self.echo)
+        elif self.app == "chat":
+            self.sio.on("chat", self.chat)
+            self.sio.on("join", self.join)
+            self.sio.on("leave", self.leave)
+        else:
+            self.sio.on("*", self.other)
+        aiohttp_app = web.Application()
+        self.sio.attach(aiohttp_app)
+        self.runner = web.AppRunner(
+            aiohttp_app, handle_signals=False, access_log=None, logger=logger, shutdown_timeout=1.0
+        )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await self.runner.cleanup()
+            raise
+        bound: int = self.runner.addresses[0][1]
+        return bound
+
+    async def shutdown(self) -> None:
+        for sid in list(self.conns):
+            await self.sio.disconnect(sid)
+        await self.runner.cleanup()
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        conn = self.conns[sid] = self.record.new_connection()
+        self.record.add("open", conn, f"from {environ.get('REMOTE_ADDR', '?')} over {self.sio.transport(sid)}")
+        headers = tuple((k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_"))
+        self.record.add("request", conn, request_line(environ), data=(request_line(environ), headers))
+        if self.app == "clock":
+            self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
+
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        self.release_long_poll(sid)
+        clock = self.clocks.pop(sid, None)
+        if clock is not None:
+            clock.cancel()
+        conn = self.conns.pop(sid, None)
+        self.record.add("close", conn, f"disconnected: {reason or 'unknown reason'}")
+
+    def release_long_poll(self, sid: str) -> None:
+        """Answer a polling client's pending GET when it disconnects.
+
+        Engine.IO closes a polling socket without answering the GET the client still has
+        open, so the client's ``disconnect()`` waits for its read timeout (30 s). A no-op
+        packet ends that request at once.
+        """
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is not None and not socket.upgraded:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+
+    async def other(self, event: str, sid: str, *data: Any) -> None:
+        self.record.add("recv", self.conns.get(sid), f"{event}: {data!r}", direction=CLIENT_TO_SERVER, data=data)
+
+    async def echo(self, sid: str, data: Any = None) -> Any:
+        """Acknowledge with the same data."""
+        conn = self.conns.get(sid)
+        self.record.add("recv", conn, f"echo: {data!r}", direction=CLIENT_TO_SERVER, data=data)
+        self.record.add("send", conn, f"ack: {data!r}", direction=SERVER_TO_CLIENT, data=data)
+        return data
+
+    async def tick(self, sid: str, conn: int) -> None:
+        while True:
+            now = clock_text()
+            await self.sio.emit("clock", now, to=sid)
+            self.record.add("send", conn, f"clock: {now!r}", direction=SERVER_TO_CLIENT, data=now)
+            await asyncio.sleep(self.interval)
+
+    async def chat(self, sid: str, data: Any = None) -> str | None:
+        """Deliver the text to every other client, or to the others in a room."""
+        conn = self.conns.get(sid, 0)
+        self.record.add("recv", conn, f"chat: {data!r}", direction=CLIENT_TO_SERVER, data=data)
+        room: str | None = None
+        if isinstance(data, dict) and isinstance(data.get("room"), str) and isinstance(data.get("text"), str):
+            room, text = data["room"], data["text"]
+        elif isinstance(data, str):
+            text = data
+        else:
+            self.record.add("error", conn, f"chat needs a text or {{'room': …, 'text': …}}, not {data!r}")
+            return "error: chat needs a text or {'room': ..., 'text': ...}"
+        payload = chat_payload(conn, text, room)
+        await self.sio.emit("chat", payload, to=room, skip_sid=sid)
+        self.record.add("send", None, f"chat to {room or 'everyone'}: {payload!r}", direction=SERVER_TO_CLIENT)
+        return None
+
+    async def join(self, sid: str, room: Any = None) -> list[str]:
+        return await self.change_room(sid, room, enter=True)
+
+    async def leave(self, sid: str, room: Any = None) -> list[str]:
+        return await self.change_room(sid, room, enter=False)
+
+    async def change_room(self, sid: str, room: Any, enter: bool) -> list[str]:
+        """Join or leave a room; the acknowledgement lists the rooms the client is now in."""
+        conn = self.conns.get(sid)
+        self.record.add("recv", conn, f"{'join' if enter else 'leave'}: {room!r}", direction=CLIENT_TO_SERVER)
+        if isinstance(room, str) and room:
+            if enter:
+                await self.sio.enter_room(sid, room)
+            else:
+                await self.sio.leave_room(sid, room)
+        return sorted(r for r in self.sio.rooms(sid) if r != sid)

@@ -1,0 +1,29 @@
+"""Shared fixtures: every test leaves no labkit server running."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import labkit
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_servers() -> Iterator[None]:
+    yield
+    left = labkit.running()
+    labkit.stop_all()
+    assert not left, f"test left servers running: {left}"
+
+
+def wait_for(predicate: object, timeout: float = 3.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes: servers record from their own thread."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return bool(predicate())  # type: ignore[operator]

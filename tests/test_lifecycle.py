@@ -1,0 +1,135 @@
+"""Servers from cells: start, stop, re-run, fail clearly, and leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+
+import pytest
+
+import labkit
+from labkit.servers import STACKS
+from tests.conftest import wait_for
+
+CORE_STACKS = ["http", "websocket", "socketio"]
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def settle(threads: int, fds: int) -> bool:
+    return wait_for(lambda: threading.active_count() <= threads and open_fds() <= fds, timeout=5)
+
+
+@pytest.mark.parametrize("stack", CORE_STACKS)
+def test_200_starts_and_stops_return_to_the_baseline(stack: str) -> None:
+    labkit.serve("echo", over=stack, name="warm-up").stop()  # imports and one-time set-up
+    threads, fds = threading.active_count(), open_fds()
+    ports = set()
+    for _ in range(200):
+        server = labkit.serve("echo", over=stack)
+        ports.add(server.port)
+        server.stop()
+    assert settle(threads, fds), (threading.enumerate(), open_fds() - fds)
+    assert all(port_is_free("127.0.0.1", port) for port in list(ports)[:20])
+
+
+@pytest.mark.parametrize("stack", CORE_STACKS)
+def test_rerunning_a_named_server_replaces_it_without_leaks(stack: str) -> None:
+    labkit.serve("echo", over=stack, name="warm-up").stop()
+    threads, fds = threading.active_count(), open_fds()
+    first = labkit.serve("echo", over=stack, name="cell", port=0)
+    port = first.port
+    for _ in range(50):  # the same cell run again and again, with a fixed port
+        latest = labkit.serve("echo", over=stack, name="cell", port=port)
+    assert not first.running and latest.running and latest.port == port
+    assert [s.name for s in labkit.running()] == ["cell"]
+    latest.stop()
+    assert settle(threads, fds)
+    assert port_is_free("127.0.0.1", port)
+
+
+def test_stop_is_idempotent_and_context_manager_stops() -> None:
+    with labkit.serve("echo", over="websocket") as server:
+        assert server.running
+    assert not server.running
+    server.stop()
+    assert "stopped" in repr(server)
+
+
+def test_stop_all_stops_every_server() -> None:
+    servers = [labkit.serve("echo", over=stack) for stack in CORE_STACKS]
+    assert len(labkit.running()) == 3
+    labkit.stop_all()
+    assert labkit.running() == [] and not any(s.running for s in servers)
+    assert not labkit.leftovers()
+
+
+def test_stopping_closes_open_client_connections() -> None:
+    threads = threading.active_count()
+    server = labkit.serve("clock", over="http")
+    raw = labkit.RawSocket(server.url)  # an idle kept-alive connection holds a handler thread
+    raw.send(f"GET / HTTP/1.1\r\nHost: {server.host}\r\n\r\n")
+    raw.recv_http()
+    server.stop()
+    assert raw.peer_closed()
+    raw.close()
+    assert settle(threads, open_fds() + 1)
+
+
+def test_port_taken_fails_in_the_calling_cell_with_a_clear_message() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for stack in CORE_STACKS:
+            with pytest.raises(labkit.LabkitError, match=f"port {port} on 127.0.0.1 is already in use"):
+                labkit.serve("echo", over=stack, port=port)
+    assert labkit.running() == []
+
+
+def test_unknown_app_stack_option_and_port_are_clear_errors() -> None:
+    with pytest.raises(labkit.LabkitError, match="unknown stack 'ftp'; choose one of: http, websocket"):
+        labkit.serve("echo", over="ftp")
+    with pytest.raises(labkit.LabkitError, match="unknown app 'radio' for stack 'http'; choose one of: echo"):
+        labkit.serve("radio", over="http")
+    with pytest.raises(labkit.LabkitError, match="unknown option"):
+        labkit.serve("echo", over="websocket", colour="red")
+    with pytest.raises(labkit.LabkitError, match="port must be a whole number from 0 to 65535"):
+        labkit.serve("echo", over="http", port=70000)
+
+
+def test_serve_works_inside_a_running_event_loop() -> None:
+    """A cell with top-level await runs inside the kernel's loop; serve must not need it."""
+
+    async def cell() -> str:
+        with labkit.serve("echo", over="websocket") as server:
+            async with labkit.ws_connect_async(server.url) as ws:
+                await ws.send("desde un bucle")
+                reply = await ws.recv()
+                assert isinstance(reply, str)
+                return reply
+
+    assert asyncio.run(cell()) == "desde un bucle"
+
+
+def test_every_stack_is_listed() -> None:
+    assert set(CORE_STACKS) <= set(STACKS)
+
+
+def test_servers_bind_loopback_unless_asked() -> None:
+    for stack in CORE_STACKS:
+        with labkit.serve("echo", over=stack) as server:
+            assert server.host == "127.0.0.1" and server.url.split("://")[1].startswith("127.0.0.1:")
