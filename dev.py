@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,10 +61,29 @@ def run(args: list[str], **kwargs: object) -> None:
         sys.exit(result.returncode)
 
 
+#: Debian packages the tests need: a real browser for the WebSocket API tests.
+DEBIAN_PACKAGES = {"chromium": "chromium"}
+
+
+def system_packages() -> None:
+    """Install the Debian packages the tests need when running as root (as CI does)."""
+    missing = [package for command, package in DEBIAN_PACKAGES.items() if shutil.which(command) is None]
+    if not missing:
+        return
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"installing Debian packages: {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-qq"], env=env)
+        run(["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL)
+    else:
+        say(f"not installed: {' '.join(missing)} (browser tests will be skipped; install it to run them)")
+
+
 def setup() -> None:
     """Create .venv and install labkit with its test tools, unless already done for this pyproject."""
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs before anything checks the version)
         sys.exit(f"labkit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    system_packages()
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
         return

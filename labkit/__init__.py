@@ -14,6 +14,7 @@ __all__ = [
     "RawSocket",
     "Record",
     "Server",
+    "Tap",
     "WireBytes",
     "__version__",
     "language",
@@ -24,6 +25,7 @@ __all__ = [
     "sio_connect",
     "sio_connect_async",
     "stop_all",
+    "tap",
     "ws_connect",
     "ws_connect_async",
 ]
@@ -43,3 +45,4 @@ from .errors import LabkitError
 from .i18n import language
 from .record import Record
 from .servers import Server, leftovers, running, serve, stop_all
+from .tap import Tap, tap

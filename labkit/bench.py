@@ -85,7 +85,7 @@ async def _echo_round(url: str, messages: int, window: int = 32, size: int = 32)
         return messages / (time.perf_counter() - start)
 
 
-def throughput(rounds: int = 7, messages: int = 4000) -> dict[str, float]:
+def throughput(rounds: int = 9, messages: int = 4000) -> dict[str, float]:
     """Median echo rate of bare websockets and of labkit's websocket stack, rounds alternated."""
     rates: dict[str, list[float]] = {"bare": [], "websocket": []}
     with (
@@ -119,8 +119,8 @@ def startup(rounds: int = 30) -> dict[str, float]:
 
 def run_bench(what: str, as_json: bool, rounds: int | None = None, messages: int | None = None) -> int:
     if what == "throughput":
-        result = throughput(rounds or 7, messages or 4000)
-        print(f"echo messages per second, median of {rounds or 7} alternating rounds (compression off both sides):")
+        result = throughput(rounds or 9, messages or 4000)
+        print(f"echo messages per second, median of {rounds or 9} alternating rounds (compression off both sides):")
         print(f"  bare websockets  {result['bare']:>10.1f}")
         print(f"  labkit websocket {result['websocket']:>10.1f}   ratio {result['ratio']:.3f} (target >= 0.9)")
     else:

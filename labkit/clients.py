@@ -18,6 +18,7 @@ __all__ = [
     "ws_connect_async",
 ]
 
+import inspect
 import socket
 import time
 from typing import Any
@@ -30,13 +31,20 @@ from websockets.sync.client import connect as _sync_connect
 
 from .errors import LabkitError
 
+#: websockets 17.1 warns when ``connect()`` is used without ``with`` unless ``legacy=True``.
+_SYNC_CONNECT_HAS_LEGACY = "legacy" in inspect.signature(_sync_connect).parameters
+
 
 def ws_connect(url: str, **options: Any) -> ClientConnection:
-    """Open a WebSocket connection with websockets' sync client (use it in ``with``).
+    """Open a WebSocket connection with websockets' sync client.
 
-    Compression is off unless asked for, so that the bytes on the wire stay readable.
+    Use it in ``with``, or keep it across cells and call ``.close()``: a notebook often
+    opens a connection in one cell and uses it in the next. Compression is off unless
+    asked for, so that the bytes on the wire stay readable.
     """
     options.setdefault("compression", None)
+    if _SYNC_CONNECT_HAS_LEGACY:
+        options.setdefault("legacy", True)
     connection: ClientConnection = _sync_connect(url, **options)
     return connection
 

@@ -3,7 +3,8 @@
 Bring your own I/O, in the manner of h11/wsproto:
 
 * bytes from the socket go to :meth:`Connection.receive_data`, which returns
-  the :mod:`~labkit.protocol.events` they complete;
+  the :mod:`~labkit.protocol.events` they complete (or, one event at a time,
+  to :meth:`Connection.feed_data` then :meth:`Connection.next_event`);
 * bytes for the socket come from :meth:`Connection.data_to_send`, which
   holds what ``receive_data`` queued by itself (pongs, close replies).
   Every ``send_*`` method *returns* everything pending -- those replies
@@ -238,25 +239,47 @@ class Connection:
         Raises :class:`ProtocolError` after failing the connection (see the
         module docstring).  In state CLOSED, input is ignored (§1.4).
         """
-        if self._state is State.CLOSED:
-            return []
+        self.feed_data(data)
         events: list[Event] = []
         try:
-            self._parser.receive_data(data)
-            self._process_frames(events)
+            while (event := self.next_event()) is not None:
+                events.append(event)
         except ProtocolError as exc:
-            self._fail(exc)
             exc.events = tuple(events)
             raise
         return events
 
-    def _process_frames(self, events: list[Event]) -> None:
-        # Stop at CLOSED: bytes after the peer's Close are discarded (§1.4).
-        while self._state is not State.CLOSED:
-            frame = self._parser.next_frame()
-            if frame is None:
-                return
-            self._handle_frame(frame, events)
+    def feed_data(self, data: bytes) -> None:
+        """Buffer bytes from the peer without parsing them; see :meth:`next_event`.
+
+        In state CLOSED, input is discarded (§1.4).
+        """
+        if self._state is not State.CLOSED:
+            self._parser.receive_data(data)
+
+    def next_event(self) -> Event | None:
+        """Parse buffered bytes up to the next event; ``None`` if more are needed.
+
+        One event at a time lets a front end answer a message before the
+        frames behind it are parsed: when a message and then a Close, or an
+        invalid frame, arrive in one read, the reply to the message goes out
+        before the Close reply or the failing close frame (§7.1.7), as a peer
+        expects.  :meth:`receive_data` cannot do that: it has already queued
+        the close frame when it returns the message.  Raises
+        :class:`ProtocolError` like :meth:`receive_data`.
+        """
+        events: list[Event] = []
+        try:
+            # Stop at CLOSED: bytes after the peer's Close are discarded (§1.4).
+            while not events and self._state is not State.CLOSED:
+                frame = self._parser.next_frame()
+                if frame is None:
+                    return None
+                self._handle_frame(frame, events)
+        except ProtocolError as exc:
+            self._fail(exc)
+            raise
+        return events[0] if events else None
 
     def _fail(self, exc: ProtocolError) -> None:
         """§7.1.7: send a close frame if we have not yet, then give up."""
@@ -339,10 +362,12 @@ class Connection:
         elif opcode is Opcode.CLOSE:
             code, reason = parse_close_payload(frame.payload)
             if self._state is State.OPEN:
-                # §5.5.1: reply with a Close, echoing the code; a close without
-                # status is answered without status (1005 is never sent).
-                reply = b"" if code == CloseCode.NO_STATUS_RECEIVED else build_close_payload(code)
-                self._queue(Frame(True, Opcode.CLOSE, reply))
+                # §5.5.1: reply with a Close that "typically echos the status
+                # code"; the reason is echoed too, as websockets does, so the
+                # peer sees its own words come back (a browser's CloseEvent
+                # shows them).  A close without status is answered without
+                # status (1005 is never sent).  The payload was validated above.
+                self._queue(Frame(True, Opcode.CLOSE, frame.payload))
             self._transition("receive_close")
             # §1.4: after a close, a peer discards any further data received;
             # an unfinished fragmented message is abandoned.

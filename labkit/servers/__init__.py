@@ -7,7 +7,21 @@ the name registry that makes re-running a cell safe, and ``stop_all``.
 
 from __future__ import annotations
 
-__all__ = ["APPS", "STACKS", "Backend", "Leftovers", "Server", "leftovers", "running", "serve", "stop_all"]
+__all__ = [
+    "APPS",
+    "STACKS",
+    "Backend",
+    "Leftovers",
+    "Running",
+    "Server",
+    "leftovers",
+    "register",
+    "replace_running",
+    "running",
+    "serve",
+    "stop_all",
+    "unregister",
+]
 
 import atexit
 import errno
@@ -17,7 +31,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..errors import LabkitError
 from ..record import Record
@@ -28,6 +42,7 @@ STACKS: dict[str, str] = {
     "http": "labkit.servers.http:HttpBackend",
     "websocket": "labkit.servers.websocket:WebSocketBackend",
     "socketio": "labkit.servers.socketio:SocketIOBackend",
+    "scratch": "labkit.servers.scratch:ScratchBackend",
 }
 
 #: The demo apps and what they mean; each stack gives them the same meaning where it can.
@@ -137,9 +152,7 @@ class Server:
                 return
             self._stopped = True
             self._backend.stop()
-        with _registry_lock:
-            if _registry.get(self.name) is self:
-                del _registry[self.name]
+        unregister(self)
 
     def __enter__(self) -> Server:
         return self
@@ -162,8 +175,37 @@ class Server:
         )
 
 
-_registry: dict[str, Server] = {}
+class Running(Protocol):
+    """Anything a cell starts that ``stop_all`` must stop: a server, a tap."""
+
+    @property
+    def name(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+_registry: dict[str, Running] = {}
 _registry_lock = threading.Lock()
+
+
+def replace_running(name: str) -> None:
+    """Stop what runs under ``name``, so that a re-run cell can take its name (and port)."""
+    with _registry_lock:
+        previous = _registry.get(name)
+    if previous is not None:
+        previous.stop()
+
+
+def register(handle: Running) -> None:
+    """Keep ``handle`` under its name until it stops, for ``running`` and ``stop_all``."""
+    with _registry_lock:
+        _registry[handle.name] = handle
+
+
+def unregister(handle: Running) -> None:
+    with _registry_lock:
+        if _registry.get(handle.name) is handle:
+            del _registry[handle.name]
 
 
 def serve(
@@ -186,18 +228,14 @@ def serve(
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise LabkitError(f"port must be a whole number from 0 to 65535, not {port!r}")
     name = name or f"{app}-{over}"
-    with _registry_lock:
-        previous = _registry.get(name)
-    if previous is not None:
-        previous.stop()
+    replace_running(name)
     backend = cls(app, Record(), **options)
     try:
         bound = backend.start(host, port)
     except OSError as exc:
         raise _listen_error(exc, host, port) from None
     server = Server(name, app, over, host, backend, bound)
-    with _registry_lock:
-        _registry[name] = server
+    register(server)
     return server
 
 
@@ -209,14 +247,14 @@ def _listen_error(exc: OSError, host: str, port: int) -> LabkitError:
     return LabkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-def running() -> list[Server]:
-    """The servers started by ``serve`` that are still running."""
+def running() -> list[Running]:
+    """The servers started by ``serve`` (and taps started by ``tap``) that are still running."""
     with _registry_lock:
         return list(_registry.values())
 
 
 def stop_all() -> None:
-    """Stop every server started by ``serve``."""
+    """Stop every server started by ``serve`` and every tap started by ``tap``."""
     for server in running():
         server.stop()
 
@@ -231,7 +269,7 @@ _baseline_threads = {thread.ident for thread in threading.enumerate()}
 class Leftovers:
     """Servers still running and threads started since labkit was imported."""
 
-    def __init__(self, servers: list[Server], threads: list[threading.Thread]) -> None:
+    def __init__(self, servers: list[Running], threads: list[threading.Thread]) -> None:
         self.servers = servers
         self.threads = threads
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import engineio.packet
 import socketio
+import socketio.packet
 from aiohttp import web
 
 from ..apps import CLOCK_INTERVAL, chat_payload, clock_text
@@ -28,6 +29,20 @@ from . import AsyncBackend
 
 #: Options of ``labkit.serve(..., over="socketio")`` passed on to ``socketio.AsyncServer``.
 SERVER_OPTIONS = ("cors_allowed_origins", "ping_interval", "ping_timeout", "transports", "max_http_buffer_size")
+
+
+class RecordedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """Notes each acknowledgement it sends: a handler's return value is sent only when asked for."""
+
+    labkit_backend: SocketIOBackend
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if pkt.packet_type in (socketio.packet.ACK, socketio.packet.BINARY_ACK):
+            backend = self.labkit_backend
+            sid = self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/")
+            args = pkt.data[0] if isinstance(pkt.data, list) and len(pkt.data) == 1 else pkt.data
+            backend.record.add("send", backend.conns.get(sid), f"ack: {args!r}", direction=SERVER_TO_CLIENT)
+        await super()._send_packet(eio_sid, pkt)
 
 
 def request_line(environ: dict[str, Any]) -> str:
@@ -49,9 +64,12 @@ class SocketIOBackend(AsyncBackend):
 
     async def serve(self, host: str, port: int) -> int:
         logger = self.record.logger()
-        self.sio = socketio.AsyncServer(
+        self.sio = RecordedServer(
             async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **self.options
         )
+        self.sio.labkit_backend = self
+        self.socketio_engineio_disconnect = self.sio.eio.handlers["disconnect"]
+        self.sio.eio.on("disconnect", self.engineio_disconnect)
         self.sio.on("connect", self.connect)
         self.sio.on("disconnect", self.disconnect)
         if self.app == "echo":
@@ -91,33 +109,31 @@ class SocketIOBackend(AsyncBackend):
             self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
-        self.release_long_poll(sid)
+        conn = self.conns.pop(sid, None)
         clock = self.clocks.pop(sid, None)
         if clock is not None:
             clock.cancel()
-        conn = self.conns.pop(sid, None)
         self.record.add("close", conn, f"disconnected: {reason or 'unknown reason'}")
 
-    def release_long_poll(self, sid: str) -> None:
-        """Answer a polling client's pending GET when it disconnects.
+    async def engineio_disconnect(self, eio_sid: str, reason: Any = None) -> Any:
+        """Answer a polling client's pending GET when its Engine.IO session closes.
 
-        Engine.IO closes a polling socket without answering the GET the client still has
-        open, so the client's ``disconnect()`` waits for its read timeout (30 s). A no-op
-        packet ends that request at once.
+        When a polling client closes its session, Engine.IO leaves the GET the client still
+        has open unanswered, so the client's ``disconnect()`` waits for its read timeout
+        (30 s). A no-op packet answers that GET at once.
         """
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        socket = self.sio.eio.sockets.get(eio_sid)
         if socket is not None and not socket.upgraded:
             socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+        return await self.socketio_engineio_disconnect(eio_sid, reason)
 
     async def other(self, event: str, sid: str, *data: Any) -> None:
         self.record.add("recv", self.conns.get(sid), f"{event}: {data!r}", direction=CLIENT_TO_SERVER, data=data)
 
     async def echo(self, sid: str, data: Any = None) -> Any:
-        """Acknowledge with the same data."""
+        """Acknowledge with the same data (sent only if the client asked for an ack)."""
         conn = self.conns.get(sid)
         self.record.add("recv", conn, f"echo: {data!r}", direction=CLIENT_TO_SERVER, data=data)
-        self.record.add("send", conn, f"ack: {data!r}", direction=SERVER_TO_CLIENT, data=data)
         return data
 
     async def tick(self, sid: str, conn: int) -> None:

@@ -174,8 +174,8 @@ def test_close_started_by_the_client() -> None:
     wire = encode(Frame(True, Opcode.CLOSE, h("03e8") + b"bye"), KEY)
     assert s.receive_data(wire) == [CloseReceived(1000, "bye")]
     assert s.state is State.CLOSED
-    assert s.data_to_send() == h("88 02 03e8")  # code echoed, no reason
-    assert c.receive_data(h("88 02 03e8")) == [CloseReceived(1000, "")]
+    assert s.data_to_send() == h("88 05 03e8") + b"bye"  # code and reason echoed, as websockets does
+    assert c.receive_data(h("88 05 03e8") + b"bye") == [CloseReceived(1000, "bye")]
     assert state(c) is State.CLOSED
     assert c.data_to_send() == b""
 
@@ -186,7 +186,7 @@ def test_close_started_by_the_server() -> None:
     assert wire == h("88 09 03e9") + b"restart"
     assert c.receive_data(wire) == [CloseReceived(1001, "restart")]
     assert c.state is State.CLOSED
-    assert transfer(c, s) == [CloseReceived(1001, "")]
+    assert transfer(c, s) == [CloseReceived(1001, "restart")]
     assert s.state is State.CLOSED
 
 
@@ -412,6 +412,45 @@ def test_events_before_the_failure_are_kept_on_the_error() -> None:
     wire = from_client(Frame(True, Opcode.TEXT, b"first")) + h("81 00")
     error = fail(s, wire)
     assert error.events == (TextMessage("first"),)
+
+
+def test_next_event_lets_a_reply_precede_the_failing_close_frame() -> None:
+    # Autobahn 4.1.3: a message, then a reserved opcode, in one read.  The
+    # echo must go out before the 1002 close frame; receive_data has already
+    # queued the close frame when it hands the message over.
+    s = server()
+    s.feed_data(from_client(Frame(True, Opcode.TEXT, b"Hello")) + h("85 80") + KEY)
+    assert s.next_event() == TextMessage("Hello")
+    echo = s.send_text("Hello")
+    with pytest.raises(ProtocolError) as info:
+        s.next_event()
+    assert info.value.close_code == 1002 and info.value.events == ()
+    assert echo == h("81 05") + b"Hello"
+    assert close_frame_sent(s)[0] == 1002
+    assert s.next_event() is None
+
+
+def test_next_event_lets_a_reply_precede_the_close_reply() -> None:
+    # Autobahn 7.1.1: a message then a Close in one read; the echo comes first.
+    s = server()
+    s.feed_data(from_client(Frame(True, Opcode.TEXT, b"Hi")) + from_client(Frame(True, Opcode.CLOSE, h("03 e8"))))
+    assert s.next_event() == TextMessage("Hi")
+    assert s.send_text("Hi") == h("81 02") + b"Hi"
+    assert s.next_event() == CloseReceived(1000)
+    assert s.data_to_send() == h("88 02 03 e8")
+    s.feed_data(from_client(Frame(True, Opcode.TEXT, b"late")))
+    assert s.next_event() is None
+
+
+def test_next_event_waits_for_more_bytes_and_keeps_the_pong_order() -> None:
+    s = server()
+    wire = from_client(Frame(True, Opcode.PING, b"p")) + from_client(Frame(True, Opcode.TEXT, b"abc"))
+    s.feed_data(wire[:-1])
+    assert s.next_event() == Ping(b"p")
+    assert s.next_event() is None
+    s.feed_data(wire[-1:])
+    assert s.next_event() == TextMessage("abc")
+    assert s.data_to_send() == h("8a 01") + b"p"
 
 
 def test_closed_connection_ignores_input() -> None:

@@ -15,9 +15,13 @@ def test_echo_event_is_acknowledged_with_the_same_data(transports: list[str] | N
         client = labkit.sio_connect(server.url, transports=transports)
         try:
             assert client.call("echo", {"a": [1, "dos"]}, timeout=5) == {"a": [1, "dos"]}
+            client.emit("echo", "no ack asked")
+            assert client.call("echo", "last", timeout=5) == "last"
         finally:
             client.disconnect()
         assert wait_for(lambda: server.record.count("close") == 1)
+    acks = [e.detail for e in server.record.entries("send")]
+    assert acks == ["ack: {'a': [1, 'dos']}", "ack: 'last'"]
     assert (transports is None) == ("over websocket" in server.record.entries("open")[0].detail)
 
 

@@ -107,9 +107,8 @@ def test_invalid_frame_closes_only_that_connection_with_1002() -> None:
 
 
 def test_client_close_is_recorded_even_when_abrupt() -> None:
-    with labkit.serve("echo", over="websocket") as server:
-        ws = labkit.ws_connect(server.url)
-        ws.socket.close()
+    with labkit.serve("echo", over="websocket") as server, labkit.ws_connect(server.url) as ws:
+        ws.socket.shutdown(socket.SHUT_RDWR)  # the TCP connection drops with no closing handshake
         assert wait_for(lambda: server.record.entries("close"))
         assert "no close frame" in server.record.entries("close")[0].detail
     with pytest.raises(ConnectionClosedOK):

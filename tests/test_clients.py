@@ -1,0 +1,42 @@
+"""The cell clients: bytes shown exactly, and the raw socket's reading rules."""
+
+from __future__ import annotations
+
+import pytest
+
+import labkit
+from labkit.clients import WireBytes
+
+
+def test_wire_bytes_show_cr_lf_and_binary() -> None:
+    shown = repr(WireBytes(b"HTTP/1.1 200 OK\r\nX: \x00\xff\r\n\r\nhi"))
+    assert shown == "HTTP/1.1 200 OK\\r\\n\nX: \\x00\\xff\\r\\n\n\\r\\n\nhi"
+    assert repr(WireBytes(b"")) == "(nothing)"
+    assert WireBytes(b"ab") == b"ab"
+
+
+def test_hexdump_has_offsets_hex_and_text() -> None:
+    dump = WireBytes(bytes(range(0x41, 0x41 + 20))).hexdump()
+    assert dump.splitlines() == [
+        "0000  41 42 43 44 45 46 47 48 49 4a 4b 4c 4d 4e 4f 50  ABCDEFGHIJKLMNOP",
+        "0010  51 52 53 54                                      QRST",
+    ]
+
+
+def test_raw_socket_reads_one_http_response_at_a_time() -> None:
+    with labkit.serve("echo", over="http") as server, labkit.RawSocket(server.url) as raw:
+        for body in ("uno", "dos"):
+            raw.send(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+            assert raw.recv_http().endswith(f"\r\n\r\n{body}".encode())
+        assert not raw.peer_closed(wait=0.05)
+
+
+def test_raw_exchange_reads_until_the_server_closes() -> None:
+    with labkit.serve("clock", over="http") as server:
+        reply = labkit.raw_exchange(server.url, "GET / HTTP/1.0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"+00:00\n")
+
+
+def test_bad_urls_are_clear_errors() -> None:
+    with pytest.raises(labkit.LabkitError, match="need a URL with a host and a port"):
+        labkit.RawSocket("ws://nowhere")
