@@ -4,6 +4,7 @@
     python3 dev.py lab       set everything up, then open JupyterLab on the lessons
     python3 dev.py test      set everything up, then run the whole test suite
     python3 dev.py refresh   re-execute every lesson in place to refresh its stored outputs
+    python3 dev.py conformance   run the Autobahn|Testsuite against the from-scratch server
     python3 dev.py setup     only set up (a virtual environment in .venv)
 
 Set-up is idempotent and quick when nothing changed: it reinstalls only when
@@ -42,7 +43,7 @@ TEST_COMMAND = [
         "--nbval-sanitize-with",
         "notebooks/sanitize.cfg",
         "--nbval-cell-timeout",
-        "30",
+        "15",
         "-n",
         "auto",
         "--dist",
@@ -132,7 +133,19 @@ def refresh(extra: list[str]) -> None:
     run([str(PYTHON), "-m", "labkit.notebooks", "refresh", *extra], env=child_env())
 
 
-COMMANDS = {"lab": lab, "test": test, "refresh": refresh, "setup": lambda extra: setup()}
+def conformance(extra: list[str]) -> None:
+    """The Autobahn|Testsuite against the scratch server (it builds its own Python 2.7 env once)."""
+    setup()
+    run([str(PYTHON), "tests/conformance/run_autobahn.py", *extra], env=child_env())
+
+
+COMMANDS = {
+    "lab": lab,
+    "test": test,
+    "refresh": refresh,
+    "conformance": conformance,
+    "setup": lambda extra: setup(),
+}
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 dev.py lab" in readme and "python3 dev.py test" in readme
-    assert "python3 dev.py test" in ci.splitlines()[-1]
+    assert "python3 dev.py test" in [line.strip() for line in ci.splitlines()]
 
 
 def test_console_script_is_declared() -> None:

@@ -17,7 +17,7 @@ One connection goes through three phases:
 
 from __future__ import annotations
 
-__all__ = ["ScratchBackend", "CLOSE_TIMEOUT", "OPEN_TIMEOUT"]
+__all__ = ["Close", "ScratchBackend"]
 
 import asyncio
 import contextlib
@@ -363,7 +363,7 @@ class ScratchBackend(AsyncBackend):
             async with asyncio.timeout(LINGER_TIMEOUT):
                 while await reader.read(READ_SIZE):
                     pass
-        except (TimeoutError, ConnectionError):  # timeout, reset, or ENOTCONN from shutdown() on a reset socket
+        except OSError:  # timeout, reset, or ENOTCONN from shutdown() on a reset socket
             pass
 
     # ------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -16,9 +18,10 @@ import aiohttp
 import pytest
 import websocket  # websocket-client: an independent client implementation
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
+from websockets.frames import Close as WsClose
 
 import labkit
-from labkit.protocol import CloseReceived, DecodedFrame, Frame, Opcode, apply_mask, decode, encode
+from labkit.protocol import DecodedFrame, Frame, Opcode, apply_mask, decode, encode
 from labkit.servers import scratch
 from tests.conftest import wait_for
 
@@ -240,17 +243,25 @@ def test_the_server_closes_tcp_even_if_the_client_never_does(monkeypatch: pytest
 
 
 def test_resets_and_truncated_input_are_never_internal_errors() -> None:
-    linger_0 = (socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close = reset
-    with labkit.serve("chat", over="scratch") as server, labkit.ws_connect(server.url) as good:
-        for i in range(30):
+    rng = random.Random(1)
+    inputs = [
+        lambda: rng.randbytes(rng.randrange(1, 3000)),  # a 400, then often a reset while lingering
+        lambda: rng.randbytes(rng.randrange(1, 3000)),
+        lambda: HANDSHAKE.encode() + rng.randbytes(rng.randrange(1, 3000)),
+        lambda: HANDSHAKE.encode()[: rng.randrange(1, 100)],
+        lambda: HANDSHAKE.encode() + masked(Frame(True, Opcode.TEXT, b"hi")) + bytes([0x85, 0x80]) + KEY,
+    ]
+    reset_on_close = (socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with labkit.serve("echo", over="scratch") as server, labkit.ws_connect(server.url) as good:
+        for i in range(100):
             sock = socket.create_connection((server.host, server.port))
-            tail = [b"", masked(Frame(True, Opcode.TEXT, b"hi")), b"\x81\xff", b"\x85\x80" + KEY][i % 4]
-            sock.sendall(HANDSHAKE.encode()[: None if i % 3 else 40] + tail)
-            sock.setsockopt(*linger_0)
+            sock.sendall(inputs[i % len(inputs)]())
+            sock.setsockopt(*reset_on_close)
             sock.close()
         good.send("still here")
-        assert wait_for(lambda: server.record.count("close") >= 20)
-    assert not [e for e in server.record.entries("error") if str(e.data).startswith("internal")]
+        assert good.recv(timeout=2) == "still here"
+        assert wait_for(lambda: server.record.count("close") >= 40 and server.record.count("error") >= 100)
+    assert [e.data for e in server.record.entries("error") if str(e.data).startswith("internal")] == []
 
 
 def test_client_close_is_recorded_even_when_abrupt() -> None:
@@ -418,8 +429,8 @@ def test_start_stop_cycles_leak_no_thread_and_no_socket() -> None:
     with labkit.serve("chat", over="scratch") as server, labkit.ws_connect(server.url) as ws:
         ws.send("x")
     assert not labkit.leftovers(wait=1).threads
-    assert threading.active_count() == threads
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert threading.active_count() <= threads
+    assert len(os.listdir("/proc/self/fd")) <= fds
 
 
 def test_command_line_serves_until_interrupted() -> None:
@@ -444,6 +455,7 @@ def test_command_line_serves_until_interrupted() -> None:
     assert "#1 recv C→S hola" in out
 
 
-def test_close_received_events_are_what_the_record_keeps() -> None:
-    assert scratch.Close(1000) == (1000, "") and str(scratch.Close(4001, "x")) == "4001 (private use) x"
-    assert str(scratch.Close(CloseReceived(1005).code)) == "1005 (no status received [internal])"
+@pytest.mark.parametrize("code", [*range(1000, 1016), 2999, 3000, 3999, 4000, 4999])
+def test_close_status_reads_as_on_the_websocket_stack(code: int) -> None:
+    assert str(scratch.Close(code, "adiós")) == str(WsClose(code, "adiós"))
+    assert str(scratch.Close(code)) == str(WsClose(code, ""))
