@@ -7,14 +7,15 @@ bounded :class:`Record`, and a cell displays it as a table.
 
 from __future__ import annotations
 
-__all__ = ["CLIENT_TO_SERVER", "SERVER_TO_CLIENT", "Entry", "Record"]
+__all__ = ["CLIENT_TO_SERVER", "SERVER_TO_CLIENT", "Entry", "HttpHead", "Record"]
 
 import html
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 CLIENT_TO_SERVER = "C→S"
@@ -24,6 +25,25 @@ _monotonic = time.monotonic
 
 #: The kinds of entry a server records, in the order a connection usually produces them.
 KINDS = ("open", "request", "response", "recv", "send", "close", "error")
+
+
+@dataclass(frozen=True)
+class HttpHead:
+    """The start line and headers of an HTTP request or response, as they went on the wire.
+
+    Every stack records its handshake requests and responses in this one shape, so that
+    ``record.headers()`` shows them the same way whatever library served them.
+    """
+
+    start_line: str
+    headers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, start_line: str, headers: Iterable[tuple[str, str]]) -> HttpHead:
+        return cls(start_line, tuple((str(name), str(value)) for name, value in headers))
+
+    def __str__(self) -> str:
+        return "\n".join([self.start_line, *(f"{name}: {value}" for name, value in self.headers)])
 
 
 class Entry(NamedTuple):
@@ -126,6 +146,12 @@ class Record:
         """The connection numbers seen so far, in order."""
         return sorted({e.conn for e in self.entries("open") if e.conn is not None})
 
+    def headers(self, conn: int | None = None) -> HeadersView:
+        """Each request and response head (start line and headers), for one connection or all."""
+        return HeadersView(
+            [e for e in self.entries(conn=conn) if e.kind in ("request", "response") and isinstance(e.data, HttpHead)]
+        )
+
     def logger(self) -> logging.Logger:
         """A logger of this server's own that writes warnings and errors here, never to stderr."""
         logger = logging.Logger("labkit.server", logging.WARNING)
@@ -154,6 +180,25 @@ class Record:
 
     def __repr__(self) -> str:
         return repr(self.table())
+
+
+class HeadersView:
+    """Request and response heads, shown as on the wire with the connection they belong to."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+
+    def __repr__(self) -> str:
+        if not self.entries:
+            return "(no requests or responses recorded)"
+        blocks = []
+        for entry in self.entries:
+            arrow = "client → server" if entry.kind == "request" else "server → client"
+            blocks.append(f"[conn {entry.conn}, {arrow}]\n{entry.data}")
+        return "\n\n".join(blocks)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
 
 
 class _RecordHandler(logging.Handler):

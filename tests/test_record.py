@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from labkit.record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from labkit.record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
 
 
 def test_entries_are_numbered_and_filtered() -> None:
@@ -58,3 +58,16 @@ def test_logger_records_warnings_and_never_propagates(capsys: object) -> None:
     assert [e.detail for e in record] == ["handler failed: ValueError('boom')"]
     assert logger.propagate is False
     assert logging.getLogger().handlers == [] or all(h not in logger.handlers for h in logging.getLogger().handlers)
+
+
+def test_headers_show_each_request_and_response_head_as_on_the_wire() -> None:
+    record = Record()
+    record.add("request", 1, "GET /", data=HttpHead.of("GET / HTTP/1.1", [("Host", "x"), ("Upgrade", "websocket")]))
+    record.add("response", 1, "101", data=HttpHead.of("HTTP/1.1 101 Switching Protocols", [("Upgrade", "websocket")]))
+    record.add("request", 2, "GET /", data=HttpHead.of("GET / HTTP/1.1", [("Host", "y")]))
+    assert repr(record.headers(1)) == (
+        "[conn 1, client → server]\nGET / HTTP/1.1\nHost: x\nUpgrade: websocket\n\n"
+        "[conn 1, server → client]\nHTTP/1.1 101 Switching Protocols\nUpgrade: websocket"
+    )
+    assert len(record.headers().entries) == 3
+    assert repr(Record().headers()) == "(no requests or responses recorded)"

@@ -16,22 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clients import ws_connect
+from ..protocol.engineio import ENGINEIO_TYPES, SOCKETIO_TYPES
 from ..servers import serve
 from . import Result, failed, passed
-
-#: Engine.IO v4 packet types, by the digit that starts the packet.
-ENGINEIO_TYPES = {"0": "open", "1": "close", "2": "ping", "3": "pong", "4": "message", "5": "upgrade", "6": "noop"}
-
-#: Socket.IO v5 packet types, by the digit that follows an Engine.IO "message" (4).
-SOCKETIO_TYPES = {
-    "0": "connect",
-    "1": "disconnect",
-    "2": "event",
-    "3": "ack",
-    "4": "connect_error",
-    "5": "binary_event",
-    "6": "binary_ack",
-}
 
 #: (Engine.IO type, Socket.IO type or None, ack id or None, data or None)
 Decoded = tuple[str, str | None, int | None, Any]

@@ -205,7 +205,7 @@ def parse_close_payload(payload: bytes) -> tuple[int, str]:
     may not appear on the wire (§7.4), 1007 for a reason that is not UTF-8.
     """
     if len(payload) == 0:
-        return CloseCode.NO_STATUS_RECEIVED, ""
+        return int(CloseCode.NO_STATUS_RECEIVED), ""
     if len(payload) == 1:
         raise ProtocolError("close frame payload of 1 byte: a status code needs 2", section="5.5.1")
     (code,) = struct.unpack("!H", payload[:2])

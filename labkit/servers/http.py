@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..apps import chat_payload, clock_text
 from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
 from . import Backend
 
 
@@ -57,13 +57,23 @@ class Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         ok = super().parse_request()
         if ok:
-            headers = tuple(self.headers.items())
-            self.server.record.add("request", self.conn, self.requestline, data=(self.requestline, headers))
+            head = HttpHead.of(self.requestline, self.headers.items())
+            self.server.record.add("request", self.conn, self.requestline, data=head)
         return ok
 
     def send_response(self, code: int, message: str | None = None) -> None:
+        self.response_status = f"{code} {message or self.responses.get(code, ('',))[0]}"
+        self.response_headers: list[tuple[str, str]] = []
         super().send_response(code, message)
-        self.server.record.add("response", self.conn, f"{code} {self.responses.get(code, ('',))[0]}")
+
+    def send_header(self, keyword: str, value: str) -> None:
+        super().send_header(keyword, value)
+        self.response_headers.append((keyword, value))
+
+    def end_headers(self) -> None:
+        super().end_headers()
+        head = HttpHead.of(f"{self.protocol_version} {self.response_status}", self.response_headers)
+        self.server.record.add("response", self.conn, self.response_status, data=head)
 
     def log_message(self, format: str, *args: Any) -> None:
         """The base class writes every request to stderr; errors go to the record instead."""

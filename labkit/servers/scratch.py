@@ -45,7 +45,7 @@ from ..protocol import (
     build_reject_response,
     validate_request,
 )
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
 from . import AsyncBackend
 
 #: Options of ``labkit.serve(..., over="scratch")``.
@@ -163,6 +163,14 @@ def response_summary(response: Response) -> str:
     return f"{response.status} {response.reason}"
 
 
+def request_head(request: Request) -> HttpHead:
+    return HttpHead.of(f"{request.method} {request.target} {request.version}", request.headers)
+
+
+def response_head(response: Response) -> HttpHead:
+    return HttpHead.of(f"{response.version} {response.status} {response.reason}", response.headers)
+
+
 def _parse_response(data: bytes) -> Response:
     """The response labkit sent, parsed back, so the record holds what went on the wire."""
     response = ResponseParser().feed(data)
@@ -267,10 +275,10 @@ class ScratchBackend(AsyncBackend):
             # §4.2.1: "the server MUST stop processing the client's handshake and return an
             # HTTP response with an appropriate error code (such as 400 Bad Request)".
             if request is not None:
-                self.record.add("request", conn, request_summary(request), data=request)
+                self.record.add("request", conn, request_summary(request), data=request_head(request))
             response = build_reject_response(exc)
             writer.write(response)
-            self.record.add("response", conn, response_summary(r := _parse_response(response)), data=r)
+            self.record.add("response", conn, response_summary(r := _parse_response(response)), data=response_head(r))
             kind = "invalid HTTP request" if isinstance(exc, HTTPParseError) else "invalid WebSocket request"
             self.record.add("error", conn, f"handshake failed: {kind}: {exc}")
             await self.linger(reader, writer)
@@ -283,8 +291,8 @@ class ScratchBackend(AsyncBackend):
         # permessage-deflate offer is simply declined by leaving it out.
         response = build_accept_response(key)
         writer.write(response)
-        self.record.add("request", conn, request_summary(request), data=request)
-        self.record.add("response", conn, response_summary(r := _parse_response(response)), data=r)
+        self.record.add("request", conn, request_summary(request), data=request_head(request))
+        self.record.add("response", conn, response_summary(r := _parse_response(response)), data=response_head(r))
         return parser.trailing
 
     async def converse(self, session: Session, data: bytes) -> None:

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from ..apps import CLOCK_INTERVAL, chat_payload, clock_text
 from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
 from . import AsyncBackend
 
 #: Options of ``labkit.serve(..., over="socketio")`` passed on to ``socketio.AsyncServer``.
@@ -104,7 +104,7 @@ class SocketIOBackend(AsyncBackend):
         conn = self.conns[sid] = self.record.new_connection()
         self.record.add("open", conn, f"from {environ.get('REMOTE_ADDR', '?')} over {self.sio.transport(sid)}")
         headers = tuple((k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_"))
-        self.record.add("request", conn, request_line(environ), data=(request_line(environ), headers))
+        self.record.add("request", conn, request_line(environ), data=HttpHead.of(request_line(environ), headers))
         if self.app == "clock":
             self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
 

@@ -20,7 +20,7 @@ from websockets.server import ServerProtocol
 
 from ..apps import CLOCK_INTERVAL, chat_message, clock_text
 from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Record
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
 from . import AsyncBackend
 
 #: Options of ``labkit.serve(..., over="websocket")`` passed on to ``websockets.serve``.
@@ -76,10 +76,13 @@ class RecordedConnection(ServerConnection):
         finally:
             self.protocol.__class__ = ServerProtocol  # the hot path runs websockets' own class
             if self.request is not None:
-                record.add("request", self.labkit_id, request_summary(self.request), data=self.request)
+                head = HttpHead.of(f"GET {self.request.path} HTTP/1.1", self.request.headers.raw_items())
+                record.add("request", self.labkit_id, request_summary(self.request), data=head)
             response = self.response or getattr(self.protocol, "rejection", None)
             if response is not None:
-                record.add("response", self.labkit_id, response_summary(response), data=response)
+                start = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+                head = HttpHead.of(start, response.headers.raw_items())
+                record.add("response", self.labkit_id, response_summary(response), data=head)
             if self.protocol.handshake_exc is not None:
                 exc = self.protocol.handshake_exc
                 cause = f": {exc.__cause__}" if exc.__cause__ else ""

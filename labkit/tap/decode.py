@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..protocol.engineio import ENGINEIO_TYPES, POLLING_SEPARATOR, SOCKETIO_TYPES
 from ..protocol.errors import CloseCode, ProtocolError
 from ..protocol.frames import FrameHeader, FrameParser, Opcode, parse_close_payload
 from ..protocol.http11 import Request, RequestParser, Response, ResponseParser
@@ -48,19 +49,6 @@ from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .recording import Chunk
 
-#: Engine.IO v4 packet types, the first character of a packet.
-ENGINEIO_TYPES = {"0": "open", "1": "close", "2": "ping", "3": "pong", "4": "message", "5": "upgrade", "6": "noop"}
-#: Socket.IO v5 packet types, the first character inside an Engine.IO message.
-SOCKETIO_TYPES = {
-    "0": "connect",
-    "1": "disconnect",
-    "2": "event",
-    "3": "ack",
-    "4": "connect_error",
-    "5": "binary event",
-    "6": "binary ack",
-}
-_POLLING_SEPARATOR = "\x1e"  # Engine.IO v4: record separator between packets of a payload
 _MAX_INFLATED = 16 * 2**20
 _HEAD_WINDOW = 65536
 _OPCODE_NAMES = {
@@ -144,15 +132,15 @@ class Packet:
         parts = [self.socketio or ""]
         if self.namespace not in (None, "/"):
             parts.append(str(self.namespace))
-        if self.socketio in ("event", "binary event"):
+        if self.socketio in ("event", "binary_event"):
             parts.append(_json(self.event))
             parts.append(_json(list(self.args)))
-        elif self.socketio in ("ack", "binary ack"):
+        elif self.socketio in ("ack", "binary_ack"):
             parts.append(str(self.ack_id))
             parts.append(_json(list(self.args)))
         elif self.args:
             parts.append(_json(self.args[0]))
-        if self.ack_id is not None and self.socketio in ("event", "binary event"):
+        if self.ack_id is not None and self.socketio in ("event", "binary_event"):
             parts.append(f"(ack {self.ack_id})")
         if self.attachments:
             parts.append(f"({self.attachments} attachment{'s' if self.attachments != 1 else ''})")
@@ -187,7 +175,7 @@ def decode_socketio(text: str) -> dict[str, Any]:
     kind = SOCKETIO_TYPES[text[0]]
     rest = text[1:]
     attachments = 0
-    if kind in ("binary event", "binary ack"):
+    if kind in ("binary_event", "binary_ack"):
         match = _DIGITS.match(rest)
         if match is None or rest[match.end() : match.end() + 1] != "-":
             return invalid
@@ -209,11 +197,11 @@ def decode_socketio(text: str) -> dict[str, Any]:
         except (ValueError, RecursionError):
             return invalid
     fields: dict[str, Any] = {"socketio": kind, "namespace": namespace, "ack_id": ack_id, "attachments": attachments}
-    if kind in ("event", "binary event"):
+    if kind in ("event", "binary_event"):
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             return invalid
         fields.update(event=data[0], args=tuple(data[1:]))
-    elif kind in ("ack", "binary ack"):
+    elif kind in ("ack", "binary_ack"):
         if not isinstance(data, list) or ack_id is None:
             return invalid
         fields["args"] = tuple(data)
@@ -255,7 +243,7 @@ def decode_polling_payload(
     if not body:
         return ()
     text = body.decode("utf-8", "replace")
-    return tuple(decode_engineio(part, conn, direction, "polling", socketio) for part in text.split(_POLLING_SEPARATOR))
+    return tuple(decode_engineio(part, conn, direction, "polling", socketio) for part in text.split(POLLING_SEPARATOR))
 
 
 class _Attachments:
@@ -268,7 +256,7 @@ class _Attachments:
         if isinstance(packet.payload, bytes) and packet.engineio == "message" and self.pending:
             self.pending -= 1
             return replace(packet, socketio="attachment")
-        if packet.socketio in ("binary event", "binary ack"):
+        if packet.socketio in ("binary_event", "binary_ack"):
             self.pending = packet.attachments
         return packet
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_00
+from tests.exercises.notebook_cells import exercise_function
 
 LESSON = "00-bienvenida.ipynb"
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def exercise_stub(language: str, name: str) -> Callable[..., Any]:
-    """Run the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads((NOTEBOOKS / language / LESSON).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    exec("".join(cells[0]["source"]), namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +31,7 @@ def solution(url: str, texto: str) -> str:
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", language)
-    result = lesson_00.check(exercise_stub(language, "ida_y_vuelta"))
+    result = lesson_00.check(exercise_function(LESSON, language, "ida_y_vuelta"))
     assert not result
     assert "ws.send(texto)" in result.message
     assert repr(result).startswith("✘ Todavía no:" if language == "es" else "✘ Not yet:")

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_01
+from tests.exercises.notebook_cells import exercise_function
 
 LESSON = "01-http-peticion-respuesta.ipynb"
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def exercise_stub(language: str, name: str) -> Callable[..., Any]:
-    """Run the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads((NOTEBOOKS / language / LESSON).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    exec("".join(cells[0]["source"]), namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +39,7 @@ solution = sending("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n")
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", language)
-    result = lesson_01.check(exercise_stub(language, "pedir_hora"))
+    result = lesson_01.check(exercise_function(LESSON, language, "pedir_hora"))
     assert not result
     assert ("no enviaste ningún byte" if language == "es" else "sent no bytes") in result.message
 

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_02
+from tests.exercises.notebook_cells import exercise_function
 
 LESSON = "02-handshake-websocket.ipynb"
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def exercise_stub(language: str, name: str) -> Callable[..., Any]:
-    """Run the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads((NOTEBOOKS / language / LESSON).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    exec("".join(cells[0]["source"]), namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +35,7 @@ def test_the_solution_matches_rfc_6455_section_1_3() -> None:
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", language)
-    result = lesson_02.check(exercise_stub(language, "calcular_accept"))
+    result = lesson_02.check(exercise_function(LESSON, language, "calcular_accept"))
     assert not result
     assert "SHA-1" in result.message
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_03
+from tests.exercises.notebook_cells import exercise_function
 
-LESSON = Path(__file__).resolve().parents[2] / "notebooks" / "{language}" / "03-dos-direcciones.ipynb"
-
-
-def exercise_function(language: str, name: str) -> Callable[..., Any]:
-    """Execute the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads(Path(str(LESSON).format(language=language)).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell must be tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    source = cells[0]["source"]
-    exec("".join(source) if isinstance(source, list) else source, namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
+LESSON = "03-dos-direcciones.ipynb"
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +27,7 @@ def solution(url: str, n: int) -> list[str]:
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_is_not_yet_correct(language: str) -> None:
-    result = lesson_03.check(exercise_function(language, "recoger_ticks"))
+    result = lesson_03.check(exercise_function(LESSON, language, "recoger_ticks"))
     assert not result.passed
     assert "no abrió ninguna conexión" in result.message
 
@@ -106,5 +92,5 @@ def test_an_exception_is_a_verdict_not_a_crash() -> None:
 
 def test_the_verdict_speaks_english_in_english_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", "en")
-    result = lesson_03.check(exercise_function("en", "recoger_ticks"))
+    result = lesson_03.check(exercise_function(LESSON, "en", "recoger_ticks"))
     assert repr(result).startswith("✘ Not yet: recoger_ticks(url, 3) opened no connection")

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_04
+from tests.exercises.notebook_cells import exercise_function
 
-LESSON = Path(__file__).resolve().parents[2] / "notebooks" / "{language}" / "04-socketio.ipynb"
+LESSON = "04-socketio.ipynb"
 
 ENGINEIO = ["open", "close", "ping", "pong", "message", "upgrade", "noop"]
 SOCKETIO = ["connect", "disconnect", "event", "ack", "connect_error", "binary_event", "binary_ack"]
-
-
-def exercise_function(language: str, name: str) -> Callable[..., Any]:
-    """Execute the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads(Path(str(LESSON).format(language=language)).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell must be tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    source = cells[0]["source"]
-    exec("".join(source) if isinstance(source, list) else source, namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +39,7 @@ def solution(packet: str) -> tuple[str, str | None, int | None, Any]:
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_is_not_yet_correct(language: str) -> None:
-    result = lesson_04.check(exercise_function(language, "decodificar"))
+    result = lesson_04.check(exercise_function(LESSON, language, "decodificar"))
     assert not result.passed
     assert result.message.startswith("decodificar('2') devolvió (None, None, None, None)")
 
@@ -127,5 +115,5 @@ def test_a_json_error_on_ack_packets_points_at_the_ack_id() -> None:
 
 def test_the_verdict_speaks_english_in_english_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", "en")
-    result = lesson_04.check(exercise_function("en", "decodificar"))
+    result = lesson_04.check(exercise_function(LESSON, "en", "decodificar"))
     assert repr(result).startswith("✘ Not yet: decodificar('2') returned (None, None, None, None); expected")

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 import labkit
 from labkit.exercises import lesson_05
 from labkit.protocol.frames import Frame, Opcode, decode, encode
+from tests.exercises.notebook_cells import exercise_function
 
 LESSON = "05-tramas-a-mano.ipynb"
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def exercise_stub(language: str, name: str) -> Callable[..., Any]:
-    """Run the notebook's cell tagged ``exercise`` and return the function it defines."""
-    notebook = json.loads((NOTEBOOKS / language / LESSON).read_text(encoding="utf-8"))
-    cells = [c for c in notebook["cells"] if "exercise" in c.get("metadata", {}).get("tags", [])]
-    assert len(cells) == 1, "exactly one cell tagged 'exercise'"
-    namespace: dict[str, Any] = {"labkit": labkit}
-    exec("".join(cells[0]["source"]), namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +64,7 @@ def test_the_cases_cover_every_length_form_and_its_edges() -> None:
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_the_mask_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABKIT_LANG", language)
-    result = lesson_05.check(exercise_stub(language, "codificar_texto"))
+    result = lesson_05.check(exercise_function(LESSON, language, "codificar_texto"))
     assert not result
     assert "MASK" in result.message
 

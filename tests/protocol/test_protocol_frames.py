@@ -512,3 +512,7 @@ def test_both_parsers_enforce_the_size_limit(payload: bytes, limit: int) -> None
     else:
         assert ws_parse(wire, mask=False, max_size=limit).data == payload
         assert parser.feed(wire)[0].payload == payload
+
+
+def test_close_codes_are_plain_ints_even_for_no_status() -> None:
+    assert [type(parse_close_payload(p)[0]) for p in (b"", b"\x03\xe8")] == [int, int]

@@ -77,3 +77,13 @@ def test_bad_requests_get_400_and_the_server_keeps_serving() -> None:
             raw.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
             assert raw.recv_http().endswith(b"\r\n\r\nok")
         assert wait_for(lambda: server.record.entries("error"))
+
+
+def test_record_keeps_request_and_response_heads() -> None:
+    with labkit.serve("clock", over="http") as server:
+        labkit.raw_exchange(server.url, "GET / HTTP/1.0\r\nX-Curso: backend\r\n\r\n")
+        assert wait_for(lambda: server.record.count("close") == 1)
+    request, response = (e.data for e in server.record.headers().entries)
+    assert str(request) == "GET / HTTP/1.0\nX-Curso: backend"
+    assert response.start_line == "HTTP/1.1 200 OK"
+    assert [name for name, _ in response.headers] == ["Server", "Date", "Content-Type", "Content-Length"]

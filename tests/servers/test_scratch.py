@@ -177,8 +177,9 @@ def test_record_of_one_echo_session_entry_by_entry() -> None:
         (1, "close", "", "received 1000 (OK); sent 1000 (OK)"),
     ]
     request, response, close = (server.record.entries(kind)[0].data for kind in ("request", "response", "close"))
-    assert request.target == "/" and request.headers.get("Upgrade") == "websocket"
-    assert response.status == 101 and response.headers.get("Sec-WebSocket-Accept")
+    assert request.start_line == "GET / HTTP/1.1" and ("Upgrade", "websocket") in request.headers
+    assert response.start_line == "HTTP/1.1 101 Switching Protocols"
+    assert "Sec-WebSocket-Accept" in dict(response.headers)
     assert close == ((1000, ""), (1000, ""))
 
 
@@ -345,16 +346,6 @@ def test_malformed_handshakes_get_an_http_error(request_bytes: str | bytes, stat
     assert kinds[0] == "open" and kinds[-2:] == ["response", "error"]
     assert server.record.entries("response", conn=2)[0].detail == status.decode()
     assert server.record.entries("error")[0].data.startswith("handshake failed: invalid")
-
-
-def test_bad_clients_never_stop_a_good_one() -> None:
-    with labkit.serve("echo", over="scratch") as server, labkit.ws_connect(server.url) as good:
-        for i in range(20):
-            junk = socket.create_connection((server.host, server.port))
-            junk.sendall(b"\x00" * i + b"\r\n\r\n")
-            good.send(f"still here {i}")
-            assert good.recv(timeout=2) == f"still here {i}"
-            junk.close()
 
 
 def test_browser_style_handshake_declines_extensions() -> None:

@@ -84,16 +84,6 @@ def test_malformed_handshakes_get_an_http_error(request_bytes: str | bytes, stat
         assert wait_for(lambda: server.record.entries("error"))
 
 
-def test_bad_clients_never_stop_a_good_one() -> None:
-    with labkit.serve("echo", over="websocket") as server, labkit.ws_connect(server.url) as good:
-        for i in range(20):
-            junk = socket.create_connection((server.host, server.port))
-            junk.sendall(b"\x00" * i + b"\r\n\r\n")
-            good.send(f"still here {i}")
-            assert good.recv(timeout=2) == f"still here {i}"
-            junk.close()
-
-
 def test_invalid_frame_closes_only_that_connection_with_1002() -> None:
     with labkit.serve("echo", over="websocket") as server, labkit.ws_connect(server.url) as good:
         with labkit.RawSocket(server.url) as raw:
@@ -115,3 +105,19 @@ def test_client_close_is_recorded_even_when_abrupt() -> None:
         with labkit.serve("echo", over="websocket", name="x") as again, labkit.ws_connect(again.url) as ws2:
             again.stop()
             ws2.recv(timeout=2)
+
+
+def test_record_keeps_the_handshake_heads() -> None:
+    from labkit.protocol.handshake import accept_value
+
+    with labkit.serve("echo", over="websocket") as server:
+        with labkit.RawSocket(server.url) as raw:
+            raw.send(HANDSHAKE)
+            assert raw.recv_until().startswith(b"HTTP/1.1 101")
+        assert wait_for(lambda: server.record.count("response") == 1)
+    request, response = (e.data for e in server.record.headers(1).entries)
+    assert (
+        request.start_line == "GET / HTTP/1.1" and ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") in request.headers
+    )
+    assert response.start_line == "HTTP/1.1 101 Switching Protocols"
+    assert ("Sec-WebSocket-Accept", accept_value("dGhlIHNhbXBsZSBub25jZQ==")) in response.headers

@@ -248,7 +248,7 @@ def test_socketio_packets_inside_engineio_messages() -> None:
 
 def test_binary_events_and_invalid_socketio() -> None:
     binary = decode_socketio('51-["up",{"_placeholder":true,"num":0}]')
-    assert (binary["socketio"], binary["attachments"], binary["event"]) == ("binary event", 1, "up")
+    assert (binary["socketio"], binary["attachments"], binary["event"]) == ("binary_event", 1, "up")
     for raw in ["", "9", "2notjson", "2{}", "3[]", "5-[]", '2["x"', "2" + "[" * 5000 + "]" * 5000]:
         assert decode_socketio(raw) == {"socketio": "invalid"}, raw
     assert decode_engineio("4hello", socketio=False).summary == "Engine.IO message 'hello'"
@@ -299,7 +299,7 @@ def test_socketio_over_websocket_frames() -> None:
         (S, 'Engine.IO message / Socket.IO ack 1 ["x"]'),
         (S, "Engine.IO ping"),
         (C, "Engine.IO pong"),
-        (S, 'Engine.IO message / Socket.IO binary event "up" [{"_placeholder": true, "num": 0}] (1 attachment)'),
+        (S, 'Engine.IO message / Socket.IO binary_event "up" [{"_placeholder": true, "num": 0}] (1 attachment)'),
         (S, "Engine.IO binary message / Socket.IO attachment ff ee (2 bytes)"),
     ]
     assert all(isinstance(p, Packet) and p.transport == "websocket" for p in rec.packets())
