@@ -106,11 +106,19 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def lab_command(extra: list[str]) -> list[str]:
+    """JupyterLab on the lessons; as root (containers, Binder, CI) it must be allowed explicitly."""
+    args = [str(PYTHON), "-m", "jupyterlab", "--notebook-dir", str(NOTEBOOKS)]
+    if os.name == "posix" and os.geteuid() == 0:
+        args.append("--allow-root")
+    return args + extra
+
+
 def lab(extra: list[str]) -> None:
     setup()
     say("opening JupyterLab on the lessons (Ctrl-C to stop)")
     os.chdir(ROOT)
-    args = [str(PYTHON), "-m", "jupyterlab", "--notebook-dir", str(NOTEBOOKS), *extra]
+    args = lab_command(extra)
     env = child_env()
     if os.name == "nt":
         sys.exit(subprocess.call(args, env=env))
