@@ -45,8 +45,11 @@ class RecordedServer(socketio.AsyncServer):  # type: ignore[misc]
         await super()._send_packet(eio_sid, pkt)
 
 
-def request_line(environ: dict[str, Any]) -> str:
+def request_line(environ: dict[str, Any], cache_buster: bool = True) -> str:
+    """The request line; without ``cache_buster`` it leaves out the ``t=`` stamp polling adds."""
     query = environ.get("QUERY_STRING", "")
+    if not cache_buster:
+        query = "&".join(part for part in query.split("&") if not part.startswith("t="))
     return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}{'?' + query if query else ''}"
 
 
@@ -57,6 +60,11 @@ class SocketIOBackend(AsyncBackend):
         unknown = set(options) - {*SERVER_OPTIONS, "interval"}
         if unknown:
             raise LabkitError(f"unknown option(s) for the socketio stack: {', '.join(sorted(unknown))}")
+        for name in ("ping_interval", "ping_timeout"):
+            value = options.get(name, 1)
+            if not isinstance(value, int) or value < 1:
+                # python-engineio announces int(seconds) * 1000 ms: 0.5 s would reach clients as 0.
+                raise LabkitError(f"{name} must be a whole number of seconds, 1 or more, not {value!r}")
         super().__init__(app, record, **options)
         self.interval = float(options.pop("interval", CLOCK_INTERVAL))
         self.conns: dict[str, int] = {}
@@ -104,7 +112,8 @@ class SocketIOBackend(AsyncBackend):
         conn = self.conns[sid] = self.record.new_connection()
         self.record.add("open", conn, f"from {environ.get('REMOTE_ADDR', '?')} over {self.sio.transport(sid)}")
         headers = tuple((k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_"))
-        self.record.add("request", conn, request_line(environ), data=HttpHead.of(request_line(environ), headers))
+        head = HttpHead.of(request_line(environ), headers)
+        self.record.add("request", conn, request_line(environ, cache_buster=False), data=head)
         if self.app == "clock":
             self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
 

@@ -20,6 +20,9 @@ def test_echo_event_is_acknowledged_with_the_same_data(transports: list[str] | N
         finally:
             client.disconnect()
         assert wait_for(lambda: server.record.count("close") == 1)
+    first_request = server.record.entries("request")[0]
+    assert first_request.detail == "GET /socket.io/?transport=polling&EIO=4"  # without the t= cache buster
+    assert "&t=" in first_request.data.start_line
     acks = [e.detail for e in server.record.entries("send")]
     assert acks == ["ack: {'a': [1, 'dos']}", "ack: 'last'"]
     assert (transports is None) == ("over websocket" in server.record.entries("open")[0].detail)
@@ -76,3 +79,12 @@ def test_disconnecting_a_polling_client_is_prompt() -> None:
         start = time.monotonic()
         client.disconnect()
         assert time.monotonic() - start < 3
+
+
+def test_fractional_ping_settings_are_refused_clearly() -> None:
+    with pytest.raises(labkit.LabkitError, match="ping_interval must be a whole number of seconds"):
+        labkit.serve("echo", over="socketio", ping_interval=0.5)
+    with labkit.serve("echo", over="socketio", ping_interval=1) as server:
+        url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        with labkit.ws_connect(url) as ws:
+            assert '"pingInterval":1000' in ws.recv(timeout=3)
