@@ -69,6 +69,7 @@ class SocketIOBackend(AsyncBackend):
         self.interval = float(options.pop("interval", CLOCK_INTERVAL))
         self.conns: dict[str, int] = {}
         self.clocks: dict[str, asyncio.Task[None]] = {}
+        self.session_closers: set[asyncio.Task[None]] = set()
 
     async def serve(self, host: str, port: int) -> int:
         logger = self.record.logger()
@@ -90,8 +91,10 @@ class SocketIOBackend(AsyncBackend):
             self.sio.on("*", self.other)
         aiohttp_app = web.Application()
         self.sio.attach(aiohttp_app)
+        # At shutdown every client has already been told goodbye; handlers still open after
+        # a quarter second (a WebSocket waiting for its peer) are cut rather than awaited.
         self.runner = web.AppRunner(
-            aiohttp_app, handle_signals=False, access_log=None, logger=logger, shutdown_timeout=1.0
+            aiohttp_app, handle_signals=False, access_log=None, logger=logger, shutdown_timeout=0.25
         )
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
@@ -118,11 +121,29 @@ class SocketIOBackend(AsyncBackend):
             self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
+        if reason == self.sio.reason.CLIENT_DISCONNECT:
+            self.end_polling_session(sid)
         conn = self.conns.pop(sid, None)
         clock = self.clocks.pop(sid, None)
         if clock is not None:
             clock.cancel()
         self.record.add("close", conn, f"disconnected: {reason or 'unknown reason'}")
+
+    def end_polling_session(self, sid: str) -> None:
+        """Close a polling client's Engine.IO session once it leaves the only namespace.
+
+        python-engineio's client can stop its write loop before it sends the close packet
+        (``1``) that should follow a Socket.IO disconnect (``41``), and then waits for the
+        server's next ping (25 s) to end its pending GET. Closing the session from here
+        answers that GET with a close packet at once, as socket.io's own client would
+        have asked for.
+        """
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is not None and not socket.upgraded and not socket.closing and not socket.closed:
+            task = asyncio.create_task(self.sio.eio.disconnect(eio_sid))
+            self.session_closers.add(task)
+            task.add_done_callback(self.session_closers.discard)
 
     async def engineio_disconnect(self, eio_sid: str, reason: Any = None) -> Any:
         """Answer a polling client's pending GET when its Engine.IO session closes.

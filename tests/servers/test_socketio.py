@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
+import time
+import urllib.request
+
 import pytest
 import socketio
 
@@ -18,8 +23,9 @@ def test_echo_event_is_acknowledged_with_the_same_data(transports: list[str] | N
             client.emit("echo", "no ack asked")
             assert client.call("echo", "last", timeout=5) == "last"
         finally:
+            server.stop()  # its close packet ends a polling client's pending GET: disconnect is prompt
             client.disconnect()
-        assert wait_for(lambda: server.record.count("close") == 1)
+    assert server.record.count("close") == 1
     first_request = server.record.entries("request")[0]
     assert first_request.detail == "GET /socket.io/?transport=polling&EIO=4"  # without the t= cache buster
     assert "&t=" in first_request.data.start_line
@@ -55,6 +61,7 @@ def test_chat_reaches_others_and_rooms_limit_it() -> None:
                 c.receive(timeout=0.3)
             assert b.call("leave", "sala", timeout=5) == []
         finally:
+            server.stop()  # ends b's pending long poll, so its disconnect is prompt
             for client in (a, b, c):
                 client.disconnect()
 
@@ -71,14 +78,25 @@ def test_plain_websocket_client_sees_engineio_and_socketio_packets() -> None:
             assert ws.recv(timeout=3) == '431["hola"]'
 
 
-def test_disconnecting_a_polling_client_is_prompt() -> None:
-    import time
-
+@pytest.mark.parametrize("goodbye", ["41", "1"])
+def test_a_polling_clients_goodbye_answers_its_pending_get_at_once(goodbye: str) -> None:
+    """Engine.IO alone would leave the long poll hanging until the next ping (25 s)."""
     with labkit.serve("echo", over="socketio") as server:
-        client = labkit.sio_connect(server.url, transports=["polling"])
-        start = time.monotonic()
-        client.disconnect()
-        assert time.monotonic() - start < 3
+        base = server.url + "/socket.io/?EIO=4&transport=polling"
+        with urllib.request.urlopen(base, timeout=5) as response:
+            sid = json.loads(response.read().decode()[1:])["sid"]
+        session = f"{base}&sid={sid}"
+        urllib.request.urlopen(urllib.request.Request(session, data=b"40", method="POST"), timeout=5).read()
+        assert urllib.request.urlopen(session, timeout=5).read().startswith(b"40{")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(lambda: urllib.request.urlopen(session, timeout=20).read())
+            time.sleep(0.2)  # the long poll is now waiting on the server
+            start = time.monotonic()
+            urllib.request.urlopen(urllib.request.Request(session, data=goodbye.encode(), method="POST"), timeout=5)
+            answer = pending.result(timeout=20)
+        assert time.monotonic() - start < 2, "the pending GET waited for the next ping"
+        assert set(answer.split(b"\x1e")) <= {b"1", b"6"}  # Engine.IO close and/or no-op: the poll ends
+        assert wait_for(lambda: server.record.count("close") == 1)
 
 
 def test_fractional_ping_settings_are_refused_clearly() -> None:
