@@ -106,3 +106,20 @@ def test_fractional_ping_settings_are_refused_clearly() -> None:
         url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         with labkit.ws_connect(url) as ws:
             assert '"pingInterval":1000' in ws.recv(timeout=3)
+
+
+def test_garbage_gets_400_and_the_server_keeps_serving() -> None:
+    with labkit.serve("echo", over="socketio") as server:
+        junks = (
+            b"garbage\r\n\r\n",
+            b"\x16\x03\x01\x00\x05hello",  # a TLS hello sent to a plain HTTP port
+            b"GET /socket.io/?EIO=9&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",  # no such Engine.IO version
+        )
+        for junk in junks:
+            status_line = labkit.raw_exchange(server.url, junk).split(b"\r\n")[0]
+            assert status_line in (b"HTTP/1.0 400 Bad Request", b"HTTP/1.1 400 Bad Request"), status_line
+        client = labkit.sio_connect(server.url)
+        try:
+            assert client.call("echo", "still here", timeout=5) == "still here"
+        finally:
+            client.disconnect()
