@@ -5,6 +5,7 @@
     python3 dev.py test      set everything up, then run the whole test suite
     python3 dev.py refresh   re-execute every lesson in place to refresh its stored outputs
     python3 dev.py conformance   run the Autobahn|Testsuite against the from-scratch server
+    python3 dev.py oldest    run the tests with the oldest dependency versions pyproject.toml allows
     python3 dev.py setup     only set up (a virtual environment in .venv)
 
 Set-up is idempotent and quick when nothing changed: it reinstalls only when
@@ -141,6 +142,38 @@ def refresh(extra: list[str]) -> None:
     run([str(PYTHON), "-m", "labkit.notebooks", "refresh", *extra], env=child_env())
 
 
+OLDEST = ROOT / ".venv-oldest"
+
+
+def lowest_pins() -> list[str]:
+    """Each runtime dependency pinned to the lowest release series pyproject.toml allows."""
+    import re
+    import tomllib
+
+    pins = []
+    for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        match = re.match(r"([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)>=([0-9.]+)", requirement)
+        if match is None:
+            sys.exit(f"dev.py: {requirement!r} has no lower bound to test")
+        pins.append(f"{match[1]}=={match[2]}.*")
+    return pins
+
+
+def oldest(extra: list[str]) -> None:
+    """The suite again, with every runtime dependency at the oldest versions the ranges allow."""
+    system_packages()
+    bin_dir = OLDEST / BIN.name
+    python = bin_dir / PYTHON.name
+    if not python.exists():
+        say(f"creating {OLDEST.name}/ for the oldest supported versions")
+        venv.EnvBuilder(with_pip=True).create(OLDEST)
+    pins = lowest_pins()
+    say("installing the oldest supported versions: " + " ".join(pins))
+    run([str(python), "-m", "pip", "install", "--quiet", "-e", ".[test]", *pins])
+    env = dict(child_env(), PATH=str(bin_dir) + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=str(OLDEST))
+    run([str(python), *TEST_COMMAND[-1], *extra], env=env)
+
+
 def conformance(extra: list[str]) -> None:
     """The Autobahn|Testsuite against the scratch server (it builds its own Python 2.7 env once)."""
     setup()
@@ -152,6 +185,7 @@ COMMANDS = {
     "test": test,
     "refresh": refresh,
     "conformance": conformance,
+    "oldest": oldest,
     "setup": lambda extra: setup(),
 }
 

@@ -31,6 +31,11 @@ from websockets.sync.client import connect as _sync_connect
 
 from .errors import LabkitError
 
+#: The User-Agent labkit's WebSocket clients send. websockets' own names the Python and
+#: websockets versions, which would change the bytes (and stored lesson outputs) from one
+#: installation to the next.
+USER_AGENT = "labkit (websockets client)"
+
 #: websockets 17.1 warns when ``connect()`` is used without ``with`` unless ``legacy=True``.
 _SYNC_CONNECT_HAS_LEGACY = "legacy" in inspect.signature(_sync_connect).parameters
 
@@ -43,6 +48,7 @@ def ws_connect(url: str, **options: Any) -> ClientConnection:
     asked for, so that the bytes on the wire stay readable.
     """
     options.setdefault("compression", None)
+    options.setdefault("user_agent_header", USER_AGENT)
     if _SYNC_CONNECT_HAS_LEGACY:
         options.setdefault("legacy", True)
     connection: ClientConnection = _sync_connect(url, **options)
@@ -52,6 +58,7 @@ def ws_connect(url: str, **options: Any) -> ClientConnection:
 def ws_connect_async(url: str, **options: Any) -> _async_connect:
     """websockets' asyncio client: ``async with ws_connect_async(url) as ws: ...``."""
     options.setdefault("compression", None)
+    options.setdefault("user_agent_header", USER_AGENT)
     return _async_connect(url, **options)
 
 

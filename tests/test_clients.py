@@ -40,3 +40,11 @@ def test_raw_exchange_reads_until_the_server_closes() -> None:
 def test_bad_urls_are_clear_errors() -> None:
     with pytest.raises(labkit.LabkitError, match="need a URL with a host and a port"):
         labkit.RawSocket("ws://nowhere")
+
+
+def test_websocket_clients_send_the_same_bytes_whatever_the_versions() -> None:
+    with labkit.serve("echo", over="websocket") as server:
+        with labkit.ws_connect(server.url):
+            pass
+    request = server.record.headers(1).entries[0].data
+    assert ("User-Agent", "labkit (websockets client)") in request.headers

@@ -10,6 +10,7 @@ __all__ = ["WebSocketBackend"]
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -55,6 +56,16 @@ class GarbageAnswer:
             protocol.send_response(self.rejection)  # sends the response, then calls send_eof again
             return
         self.send_eof()
+
+
+def handshake_failures_recorded_once(logger: logging.Logger) -> logging.Logger:
+    """Drop websockets' own "opening handshake failed" lines (logged as errors from 17 on).
+
+    ``RecordedConnection.handshake`` records each failure with its precise reason already;
+    keeping both would make records, and stored lesson outputs, differ between versions.
+    """
+    logger.addFilter(lambda log: not log.getMessage().startswith("opening handshake failed"))
+    return logger
 
 
 def request_summary(request: Request) -> str:
@@ -121,7 +132,7 @@ class WebSocketBackend(AsyncBackend):
             host,
             port,
             create_connection=functools.partial(RecordedConnection, record=record),  # type: ignore[arg-type]
-            logger=record.logger(),
+            logger=handshake_failures_recorded_once(record.logger()),
             **{k: v for k, v in self.options.items() if k in SERVE_OPTIONS},
         )
         bound: int = self.server.sockets[0].getsockname()[1]

@@ -48,9 +48,11 @@ class Proxy:
         self.server.close()
         for transport in list(self.transports):
             transport.abort()
-        for handler in list(self.handlers):
-            handler.cancel()
-        await asyncio.gather(*self.handlers, return_exceptions=True)
+        if self.handlers:  # cut transports end their pumps; cancel only what still waits
+            _, waiting = await asyncio.wait(set(self.handlers), timeout=1)
+            for handler in waiting:
+                handler.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
         await self.server.wait_closed()
 
     async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
@@ -274,4 +276,8 @@ def tap(
 def _record_loop_error(recording: Recording, context: dict[str, Any]) -> None:
     """asyncio would print unhandled task errors to stderr, which lands in a cell."""
     exc = context.get("exception")
+    if isinstance(exc, asyncio.CancelledError):
+        # Python 3.11's start_server callback asks a handler cancelled at stop() for its
+        # exception and reports the CancelledError: shutdown noise, not the traffic's.
+        return
     recording.error(f"{context.get('message', 'error')}{f': {exc!r}' if exc else ''}")
