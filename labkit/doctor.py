@@ -66,9 +66,10 @@ def doctor() -> Report:
         if _version(name) is None:
             problems.append(f"{name} is not installed ({purpose}); run: python3 dev.py setup")
     websockets_version = _version("websockets")
-    if websockets_version and _major(websockets_version) < 14:
+    if websockets_version and _major(websockets_version) < 15:
         problems.append(
-            f"websockets {websockets_version} serves with the legacy API by default; labkit needs 14 or newer"
+            f"websockets {websockets_version} is too old: labkit needs 15 or newer"
+            + (" (before 14 it serves with the legacy API by default)" if _major(websockets_version) < 14 else "")
         )
     legacy = sorted(m for m in sys.modules if m.startswith("websockets.legacy"))
     if legacy:

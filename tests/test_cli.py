@@ -130,3 +130,15 @@ def test_bench_throughput_json_compares_bare_and_labkit() -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"bare", "websocket"} <= set(figures)
     assert figures["bare"] > 0 and figures["websocket"] > 0
+
+
+@pytest.mark.parametrize(("installed", "words"), [("14.2", "needs 15 or newer"), ("13.1", "legacy API by default")])
+def test_doctor_flags_a_websockets_too_old(monkeypatch: pytest.MonkeyPatch, installed: str, words: str) -> None:
+    from labkit import doctor as doctor_module
+
+    real_version = doctor_module._version
+    monkeypatch.setattr(
+        doctor_module, "_version", lambda name: installed if name == "websockets" else real_version(name)
+    )
+    report = doctor_module.doctor()
+    assert any(f"websockets {installed} is too old" in p and words in p for p in report.problems)
