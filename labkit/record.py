@@ -84,6 +84,7 @@ class Record:
         self._seq = itertools.count(1)
         self._conn_ids = itertools.count(1)
         self._start = time.monotonic()
+        self._cleared_up_to = 0
         self.maxlen = maxlen
 
     def new_connection(self) -> int:
@@ -133,7 +134,7 @@ class Record:
     def dropped(self) -> int:
         """How many of the oldest entries were forgotten to keep the record bounded."""
         items = self._snapshot()
-        return (items[-1].seq - len(items)) if items else 0
+        return (items[-1].seq - self._cleared_up_to - len(items)) if items else 0
 
     def entries(self, kind: str | None = None, conn: int | None = None) -> list[Entry]:
         items = self._snapshot()
@@ -160,7 +161,11 @@ class Record:
         return logger
 
     def clear(self) -> None:
+        """Forget every entry so far (they do not count as dropped)."""
+        items = self._snapshot()
         self._entries.clear()
+        if items:
+            self._cleared_up_to = items[-1].seq
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())

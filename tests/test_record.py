@@ -71,3 +71,14 @@ def test_headers_show_each_request_and_response_head_as_on_the_wire() -> None:
     )
     assert len(record.headers().entries) == 3
     assert repr(Record().headers()) == "(no requests or responses recorded)"
+
+
+def test_cleared_entries_are_not_counted_as_dropped() -> None:
+    record = Record(maxlen=10)
+    for i in range(5):
+        record.message(1, CLIENT_TO_SERVER, i)
+    record.clear()
+    assert len(record) == 0 and record.dropped == 0
+    for i in range(12):
+        record.message(1, CLIENT_TO_SERVER, i)
+    assert record.dropped == 2

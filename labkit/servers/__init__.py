@@ -78,8 +78,7 @@ class AsyncBackend(Backend):
     """A backend whose server is asyncio code running on a private loop thread."""
 
     def start(self, host: str, port: int) -> int:
-        self.loop = LoopThread(f"labkit-{self.stack}-{self.app}")
-        self.loop.loop.set_exception_handler(self.record_loop_error)
+        self.loop = LoopThread(f"labkit-{self.stack}-{self.app}", on_error=self.record_error)
         try:
             return self.loop.run(self.serve(host, port))
         except BaseException:
@@ -87,17 +86,11 @@ class AsyncBackend(Backend):
             raise
 
     def stop(self) -> None:
-        try:
-            self.loop.run(self.shutdown(), timeout=5)
-        except TimeoutError:
-            self.record.add("error", None, "shutdown took over 5 s; connections were cut")
-        finally:
-            self.loop.close()
+        if not self.loop.finish(self.shutdown()):
+            self.record_error("shutdown took over 5 s; connections were cut")
 
-    def record_loop_error(self, loop: object, context: dict[str, Any]) -> None:
-        """asyncio prints unhandled task errors to stderr, which lands in a cell."""
-        exc = context.get("exception")
-        self.record.add("error", None, f"{context.get('message', 'error')}{f': {exc!r}' if exc else ''}")
+    def record_error(self, message: str) -> None:
+        self.record.add("error", None, message)
 
     @abstractmethod
     async def serve(self, host: str, port: int) -> int: ...

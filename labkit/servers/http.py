@@ -18,6 +18,7 @@ import json
 import os
 import selectors
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -180,8 +181,6 @@ class LabServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """The base class prints a traceback to stderr; record it instead."""
-        import sys
-
         self.record.add("error", None, f"handler failed: {sys.exc_info()[1]!r}")
 
     def serve_until_stopped(self) -> None:

@@ -12,17 +12,24 @@ __all__ = ["LoopThread"]
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 class LoopThread:
-    """Run coroutines on a private event loop in a daemon thread."""
+    """Run coroutines on a private event loop in a daemon thread.
 
-    def __init__(self, name: str) -> None:
+    ``on_error`` receives, as one line, what asyncio would otherwise print to stderr
+    (an unhandled task error), which in a kernel lands in whatever cell runs next.
+    """
+
+    def __init__(self, name: str, on_error: Callable[[str], object] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
+        self.on_error = on_error
+        if on_error is not None:
+            self.loop.set_exception_handler(self._report)
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -44,6 +51,25 @@ class LoopThread:
         if tasks:
             self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+
+    def _report(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, asyncio.CancelledError):
+            # Python 3.11's start_server callback asks a handler cancelled at shutdown for
+            # its exception and reports the CancelledError: noise, not an error.
+            return
+        assert self.on_error is not None
+        self.on_error(f"{context.get('message', 'error')}{f': {exc!r}' if exc else ''}")
+
+    def finish(self, shutdown: Coroutine[Any, Any, None], timeout: float = 5) -> bool:
+        """Run ``shutdown`` on the loop, then close it; False if shutdown took over ``timeout``."""
+        try:
+            self.run(shutdown, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.close()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 10) -> T:
         """Run ``coro`` on the loop and wait for its result in the calling thread."""

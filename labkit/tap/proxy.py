@@ -162,13 +162,10 @@ class Tap:
             if self._stopped:
                 return
             self._stopped = True
-            try:
-                if self._proxy is not None:
-                    self._loop.run(self._proxy.stop(), timeout=5)
-            except TimeoutError:
-                self.recording.error("stopping took over 5 s; connections were cut")
-            finally:
+            if self._proxy is None:
                 self._loop.close()
+            elif not self._loop.finish(self._proxy.stop()):
+                self.recording.error("stopping took over 5 s; connections were cut")
         unregister(self)
 
     def __enter__(self) -> Tap:
@@ -256,8 +253,7 @@ def tap(
     name = name or f"tap-{target_port}"
     replace_running(name)
     recording = Recording(max_bytes)
-    loop = LoopThread(f"labkit-{name}")
-    loop.loop.set_exception_handler(lambda _loop, context: _record_loop_error(recording, context))
+    loop = LoopThread(f"labkit-{name}", on_error=recording.error)
     handle = Tap(name, url, host, 0, recording, loop)
     proxy = Proxy((target_host, target_port), recording)
     try:
@@ -271,13 +267,3 @@ def tap(
     handle._proxy = proxy
     register(handle)
     return handle
-
-
-def _record_loop_error(recording: Recording, context: dict[str, Any]) -> None:
-    """asyncio would print unhandled task errors to stderr, which lands in a cell."""
-    exc = context.get("exception")
-    if isinstance(exc, asyncio.CancelledError):
-        # Python 3.11's start_server callback asks a handler cancelled at stop() for its
-        # exception and reports the CancelledError: shutdown noise, not the traffic's.
-        return
-    recording.error(f"{context.get('message', 'error')}{f': {exc!r}' if exc else ''}")
