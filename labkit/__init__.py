@@ -10,6 +10,7 @@ labkit.stop_all()
 from __future__ import annotations
 
 __all__ = [
+    "Handle",
     "LabkitError",
     "RawSocket",
     "Record",
@@ -20,8 +21,11 @@ __all__ = [
     "language",
     "leftovers",
     "raw_exchange",
+    "run_js",
     "running",
+    "say",
     "serve",
+    "show_page",
     "sio_connect",
     "sio_connect_async",
     "stop_all",
@@ -31,6 +35,8 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+from typing import TYPE_CHECKING, Any
 
 from .clients import (
     RawSocket,
@@ -42,7 +48,20 @@ from .clients import (
     ws_connect_async,
 )
 from .errors import LabkitError
-from .i18n import language
+from .handles import Handle, leftovers, running, stop_all
+from .i18n import language, say
 from .record import Record
-from .servers import Server, leftovers, running, serve, stop_all
-from .tap import Tap, tap
+from .servers import Server, serve
+from .wiretap import Tap, tap
+
+if TYPE_CHECKING:
+    from .widgets import run_js, show_page
+
+
+def __getattr__(name: str) -> Any:
+    """``run_js`` and ``show_page`` import anywidget (and ipywidgets) only when a cell uses them."""
+    if name in ("run_js", "show_page"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")

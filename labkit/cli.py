@@ -1,36 +1,58 @@
 """The ``labkit`` command, for instructors in class and for scripts.
 
-    labkit serve APP --over STACK [--host H] [--port P]
+    labkit serve APP --over STACK [--host H] [--port P] [--quiet]
     labkit lessons [--language es|en]
     labkit doctor
-    labkit bench throughput|startup [--json]
+    labkit bench throughput|startup|decode|tap [--json] [--rounds N] [--messages N] [--size BYTES]
 
 A user mistake gives one line on standard error and exit status 2, never a traceback.
+``labkit serve`` prints what clients send with control characters escaped: with
+``--host 0.0.0.0`` any student can send text, and raw escape sequences or line breaks
+would reach the instructor's terminal (recolour it, forge lines of output).
 """
 
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = ["announce", "class_addresses", "main", "printable", "route_source"]
 
 import argparse
+import contextlib
+import ipaddress
+import re
 import signal
+import socket
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import LabkitError
+from .i18n import say
+
+#: Addresses that mean "every interface of this machine", and the loopback address that
+#: reaches a server listening on them from this machine.
+_ALL_INTERFACES = {"0.0.0.0": ("127.0.0.1", socket.AF_INET), "::": ("::1", socket.AF_INET6)}
+
+#: Documentation addresses (RFC 5737, RFC 3849): connecting a UDP socket to one sends
+#: nothing, but makes the system pick the interface its default route goes through.
+_ROUTE_PROBES = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
+
+#: Unicode categories escaped before printing: controls (C0, DEL, C1), invisible format
+#: characters (bidirectional overrides), lone surrogates, line and paragraph separators.
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse prints usage and the error on two lines; labkit prints one."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"labkit: {message} (see labkit {self.prog.split()[-1]} --help)\n")
+        self.exit(2, printable(f"labkit: {message} (see {self.prog} --help)") + "\n")
 
 
 def _build_parser() -> _Parser:
-    from .servers import APPS, STACKS
+    from .apps import APPS
+    from .servers import STACKS
 
     parser = _Parser(prog="labkit", description="Real HTTP, WebSocket and Socket.IO servers for the lessons.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -42,7 +64,7 @@ def _build_parser() -> _Parser:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 shares it)"
     )
     serve.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
-    serve.add_argument("--quiet", action="store_true", help="print only the URL, not what the server sees")
+    serve.add_argument("--quiet", action="store_true", help="print only the URLs, not what the server sees")
 
     lessons = commands.add_parser("lessons", help="list the lessons")
     lessons.add_argument("--language", choices=("es", "en"), help="only this language")
@@ -50,23 +72,128 @@ def _build_parser() -> _Parser:
     commands.add_parser("doctor", help="report versions and known problems")
 
     bench = commands.add_parser("bench", help="measure labkit against bare libraries")
-    bench.add_argument("what", choices=("throughput", "startup"))
+    bench.add_argument("what", choices=("throughput", "startup", "decode", "tap"))
     bench.add_argument("--json", action="store_true", help="end with one JSON line of results")
     bench.add_argument("--rounds", type=_positive, default=None, help="alternating rounds per server")
-    bench.add_argument("--messages", type=_positive, default=None, help="messages per round (throughput)")
+    bench.add_argument(
+        "--messages", type=_positive, default=None, help="messages per round (throughput, tap), frames (decode)"
+    )
+    bench.add_argument("--size", type=_message_size, default=None, help="bytes per message or frame (not startup)")
     return parser
 
 
+def _whole_number(text: str) -> int | None:
+    """``text`` as a number written in ASCII digits, or None.
+
+    ``int()`` also reads other scripts' digits ("٨٠٨٠" is 8080) and ``str.isdigit()``
+    accepts superscripts that ``int()`` refuses: a port is typed in 0-9 or is a mistake.
+    """
+    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    number = _whole_number(text)
+    if number is None or number > 65535:
         raise argparse.ArgumentTypeError(f"invalid port {text!r}: use a number from 0 to 65535")
-    return int(text)
+    return number
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    number = _whole_number(text)
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError(f"invalid count {text!r}: use a whole number above 0")
-    return int(text)
+    return number
+
+
+def _message_size(text: str) -> int:
+    from .bench import MAX_SIZE
+
+    number = _whole_number(text)
+    if number is None or not 1 <= number <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use a number of bytes from 1 to {MAX_SIZE} (the servers' message limit)"
+        )
+    return number
+
+
+def printable(text: str) -> str:
+    """``text`` with control and invisible format characters escaped (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    What clients send must not drive the instructor's terminal: no escape sequences, no
+    line break to start a forged ``#99 error`` line, no bidirectional override.
+    """
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _ESCAPED_CATEGORIES else char
+        for char in text
+    )
+
+
+def route_source(family: socket.AddressFamily, probe: str) -> str | None:
+    """The address this machine sends from to reach ``probe``, or None without a route.
+
+    Connecting a UDP socket sends no packet: the system only picks the route.
+    """
+    with socket.socket(family, socket.SOCK_DGRAM) as probe_socket:
+        try:
+            probe_socket.connect((probe, 9))
+        except OSError:  # no network, or no route to there
+            return None
+        address: str = probe_socket.getsockname()[0]
+        return address
+
+
+def class_addresses(family: socket.AddressFamily) -> list[str]:
+    """Addresses other machines can use to reach this one, in ``family``, best first.
+
+    The address of the default route's interface first, then what the machine's name
+    resolves to; loopback, link-local and unspecified addresses never (no other machine
+    can use them). Empty when the machine has no network: no default route and a name
+    that resolves to loopback only.
+    """
+    found = [route_source(family, _ROUTE_PROBES[family])]
+    with contextlib.suppress(OSError):
+        found += [
+            str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, family, socket.SOCK_STREAM)
+        ]
+    addresses: list[str] = []
+    for address in found:
+        if address is None or address in addresses:
+            continue
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+            addresses.append(address)
+    return addresses
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def announce(url: str, host: str, port: int) -> list[str]:
+    """What ``labkit serve`` prints first: a URL that works from this machine, then the class's.
+
+    Tools read the first line (``labkit bench``), so it is always one URL. A server on
+    every interface (``0.0.0.0``, ``::``) is reached here through loopback; other
+    machines need this machine's addresses, printed after it.
+    """
+    if host not in _ALL_INTERFACES:
+        return [url]
+    scheme = url.partition("://")[0]
+    loopback, family = _ALL_INTERFACES[host]
+    lines = [_url(scheme, loopback, port)]
+    addresses = class_addresses(family)
+    if not addresses:
+        lines.append(
+            say(
+                f"escucha en todas las interfaces ({host}), pero esta máquina no tiene una dirección que otras "
+                "máquinas puedan usar (¿hay red?)",
+                f"listening on every interface ({host}), but this machine has no address other machines can use "
+                "(is the network up?)",
+            )
+        )
+    for address in addresses:
+        lines.append(say("desde otras máquinas: ", "from other machines: ") + _url(scheme, address, port))
+    return lines
 
 
 def _serve(app: str, over: str, host: str, port: int, quiet: bool) -> int:
@@ -76,7 +203,8 @@ def _serve(app: str, over: str, host: str, port: int, quiet: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     server = serve(app, over=over, host=host, port=port)
-    print(server.url, flush=True)
+    for line in announce(server.url, host, server.port):
+        print(printable(line), flush=True)
     shown = 0
 
     def show_new_entries() -> None:
@@ -84,7 +212,8 @@ def _serve(app: str, over: str, host: str, port: int, quiet: bool) -> int:
         entries = [e for e in server.record.entries() if e.seq > shown]
         for entry in entries:
             conn = "" if entry.conn is None else f"#{entry.conn}"
-            print(" ".join(part for part in (conn, entry.kind, entry.direction, entry.detail) if part), flush=True)
+            line = " ".join(part for part in (conn, entry.kind, entry.direction, entry.detail) if part)
+            print(printable(line), flush=True)
         shown = entries[-1].seq if entries else shown
 
     try:
@@ -125,9 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if report.ok else 1
         from .bench import run_bench
 
-        return run_bench(args.what, as_json=args.json, rounds=args.rounds, messages=args.messages)
+        return run_bench(args.what, as_json=args.json, rounds=args.rounds, messages=args.messages, size=args.size)
     except LabkitError as exc:
-        print(f"labkit: {exc}", file=sys.stderr)
+        print(printable(f"labkit: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

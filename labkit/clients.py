@@ -21,15 +21,17 @@ __all__ = [
 import inspect
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import socketio
 from websockets.asyncio.client import connect as _async_connect
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _sync_connect
 
 from .errors import LabkitError
+
+if TYPE_CHECKING:  # python-socketio takes a third of labkit's import time: imported when used
+    import socketio
 
 #: The User-Agent labkit's WebSocket clients send. websockets' own names the Python and
 #: websockets versions, which would change the bytes (and stored lesson outputs) from one
@@ -64,6 +66,8 @@ def ws_connect_async(url: str, **options: Any) -> _async_connect:
 
 def sio_connect(url: str, transports: list[str] | None = None, **options: Any) -> socketio.SimpleClient:
     """A connected python-socketio SimpleClient; ``transports=["polling"]`` forbids WebSocket."""
+    import socketio
+
     client = socketio.SimpleClient()
     client.connect(url, transports=transports, **options)
     return client
@@ -71,6 +75,8 @@ def sio_connect(url: str, transports: list[str] | None = None, **options: Any) -
 
 async def sio_connect_async(url: str, transports: list[str] | None = None, **options: Any) -> socketio.AsyncClient:
     """A connected python-socketio AsyncClient (register handlers with ``client.on``)."""
+    import socketio
+
     client = socketio.AsyncClient()
     await client.connect(url, transports=transports, **options)
     return client
@@ -121,8 +127,9 @@ def _address(url_or_address: str | tuple[str, int]) -> tuple[str, int]:
 class RawSocket:
     """A plain TCP connection: send bytes, and see exactly the bytes that come back.
 
-    ``recv`` waits for the first bytes, then keeps reading until the peer has been quiet
-    for ``quiet`` seconds or has closed the connection (``closed`` becomes true).
+    ``recv`` waits for the first bytes (up to ``timeout`` seconds, or ``wait`` if given),
+    then keeps reading until the peer has been quiet for ``quiet`` seconds or has closed
+    the connection (``closed`` becomes true).
     """
 
     def __init__(self, url_or_address: str | tuple[str, int], timeout: float = 5.0) -> None:
@@ -140,7 +147,7 @@ class RawSocket:
         self.sock.settimeout(timeout)
         try:
             chunk = self.sock.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # settimeout(0) makes the socket non-blocking
             return b""
         except ConnectionResetError:
             chunk = b""
@@ -148,12 +155,30 @@ class RawSocket:
             self.closed = True
         return chunk
 
-    def recv(self, quiet: float = 0.2) -> WireBytes:
-        """Everything that arrives until ``quiet`` seconds pass with nothing new, or EOF."""
+    def recv(self, quiet: float = 0.2, wait: float | None = None) -> WireBytes:
+        """Everything that arrives until ``quiet`` seconds pass with nothing new, or EOF.
+
+        The first bytes are awaited up to ``wait`` seconds (default: the socket's
+        ``timeout``), since a reply may take a while to start. When you expect nothing,
+        say for how long with a short ``wait``: ``raw.recv(wait=0.5)`` gives ``(nothing)``
+        if the peer stayed silent for half a second, instead of waiting the whole timeout.
+        """
+        for name, value in (("quiet", quiet), ("wait", wait)):
+            if value is not None and not (isinstance(value, int | float) and value >= 0):
+                from .i18n import say
+
+                raise LabkitError(
+                    say(
+                        f"{name} debe ser un número de segundos, 0 o más, no {value!r}",
+                        f"{name} must be a number of seconds, 0 or more, not {value!r}",
+                    )
+                )
         data = self.buffer
         self.buffer = b""
         if not data and not self.closed:
-            data = self._read_once(self.timeout)
+            data = self._read_once(self.timeout if wait is None else wait)
+            if not data:  # silent for the whole wait, or closed
+                return WireBytes(b"")
         while not self.closed:
             chunk = self._read_once(quiet)
             if not chunk:

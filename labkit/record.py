@@ -1,22 +1,50 @@
 """What a background server saw, kept for a cell to show on demand.
 
 Servers run in threads; anything they print lands in whichever cell runs next, which
-makes stored notebook outputs nondeterministic. So servers never print: they append to a
-bounded :class:`Record`, and a cell displays it as a table.
+makes stored notebook outputs nondeterministic. So servers never print: they append facts
+to a bounded :class:`Record`, and a cell displays it as a table, worded in the lesson's
+language at that moment.
+
+The record is bounded twice: by entries (the newest ``maxlen``) and by bytes (a payload
+over :data:`PAYLOAD_KEPT` is kept as its start and its size, :class:`Clipped`), so a
+server left running for a whole class cannot eat the kernel's memory.
 """
 
 from __future__ import annotations
 
-__all__ = ["CLIENT_TO_SERVER", "SERVER_TO_CLIENT", "Entry", "HttpHead", "Record"]
+__all__ = [
+    "CLIENT_TO_SERVER",
+    "KINDS",
+    "PAYLOAD_KEPT",
+    "SERVER_TO_CLIENT",
+    "Ack",
+    "Clipped",
+    "CloseStatus",
+    "Closed",
+    "Ended",
+    "Entry",
+    "Fanout",
+    "HttpHead",
+    "Opened",
+    "Problem",
+    "Record",
+    "SocketIOEvent",
+    "clip",
+]
 
 import html
 import itertools
 import logging
+import re
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from .i18n import Text, say
+from .vocabulary import counted, show_close
 
 CLIENT_TO_SERVER = "C→S"
 SERVER_TO_CLIENT = "S→C"
@@ -25,6 +53,45 @@ _monotonic = time.monotonic
 
 #: The kinds of entry a server records, in the order a connection usually produces them.
 KINDS = ("open", "request", "response", "recv", "send", "close", "error")
+_KIND_WORDS = {
+    "open": ("abre", "open"),
+    "request": ("petición", "request"),
+    "response": ("respuesta", "response"),
+    "recv": ("recibe", "recv"),
+    "send": ("envía", "send"),
+    "close": ("cierra", "close"),
+    "error": ("error", "error"),
+}
+
+#: Characters (of text) or bytes of one payload a record keeps; the rest is only counted.
+PAYLOAD_KEPT = 4096
+
+
+# The facts a server records ----------------------------------------------------------------
+
+
+class Clipped(NamedTuple):
+    """A payload too big to keep whole: its first :data:`PAYLOAD_KEPT` characters or bytes."""
+
+    head: str | bytes
+    size: int
+
+    def __repr__(self) -> str:
+        unit = say("caracteres", "characters") if isinstance(self.head, str) else "bytes"
+        return f"{self.head[:60]!r}… ({self.size} {unit})"
+
+
+def clip(value: Any) -> Any:
+    """``value`` itself when small; else a :class:`Clipped` (containers by their ``repr``)."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        if len(value) <= PAYLOAD_KEPT:
+            return bytes(value) if isinstance(value, bytearray | memoryview) else value
+        return Clipped(bytes(value[:PAYLOAD_KEPT]) if not isinstance(value, str) else value[:PAYLOAD_KEPT], len(value))
+    if isinstance(value, list | tuple | dict):
+        text = repr(value)
+        if len(text) > PAYLOAD_KEPT:
+            return Clipped(text[:PAYLOAD_KEPT], len(text))
+    return value
 
 
 @dataclass(frozen=True)
@@ -46,8 +113,70 @@ class HttpHead:
         return "\n".join([self.start_line, *(f"{name}: {value}" for name, value in self.headers)])
 
 
+class Opened(NamedTuple):
+    """A connection (or a Socket.IO session) began: who, and over which transport."""
+
+    peer: str
+    transport: str | None = None
+
+
+class CloseStatus(NamedTuple):
+    """The status of one Close frame (RFC 6455 §5.5.1); 1005 stands for a frame without one (§7.1.5)."""
+
+    code: int
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return show_close(self.code, self.reason)
+
+
+class Closed(NamedTuple):
+    """How a WebSocket connection ended: the Close frame received and the one sent, if any."""
+
+    received: CloseStatus | None
+    sent: CloseStatus | None
+
+
+class Ended(NamedTuple):
+    """A connection or session ended without WebSocket close frames; ``reason`` if known."""
+
+    reason: str | Text | None = None
+
+
+class SocketIOEvent(NamedTuple):
+    """A Socket.IO event: its name and arguments; ``to`` says who a sent one went to."""
+
+    name: str
+    args: tuple[Any, ...]
+    to: str | Text | None = None
+
+
+class Ack(NamedTuple):
+    """The acknowledgement a Socket.IO server sent back for an event."""
+
+    args: tuple[Any, ...]
+
+
+class Fanout(NamedTuple):
+    """One message delivered to several connections (a chat's broadcast)."""
+
+    message: Any
+    recipients: int
+    room: str | None = None
+
+
+class Problem(NamedTuple):
+    """Something went wrong: one line, and the traceback when it was code that failed."""
+
+    text: str | Text
+    traceback: str | None = None
+
+
+# The record ----------------------------------------------------------------------------------
+
+
 class Entry(NamedTuple):
-    """One thing a server saw: ``kind`` is one of :data:`KINDS`.
+    """One thing a server saw: ``kind`` is one of :data:`KINDS`; ``data`` the fact itself.
 
     A named tuple rather than a dataclass: servers add one per message, on the hot path.
     """
@@ -58,77 +187,109 @@ class Entry(NamedTuple):
     kind: str
     direction: str
     data: Any
-    summary: str | None = None
 
     @property
     def detail(self) -> str:
-        """One line for the table: the summary given, or the data shortened."""
-        return self.summary if self.summary is not None else _short(self.data)
+        """One line for the table, in the lesson's language."""
+        return describe(self.kind, self.data)
 
 
-def _short(value: Any, width: int = 70) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+_CACHE_BUSTER = re.compile(r"&t=[^&\s]*")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def _args(args: tuple[Any, ...]) -> str:
+    return ", ".join(repr(a) for a in args) if args else "()"
+
+
+def describe(kind: str, data: Any) -> str:
+    """The words for one fact, chosen now (so the same record reads in either language)."""
+    if isinstance(data, Opened):
+        where = say(f"desde {data.peer}", f"from {data.peer}")
+        return where + (say(f" por {data.transport}", f" over {data.transport}") if data.transport else "")
+    if isinstance(data, HttpHead):
+        if kind == "request":
+            # Long polling adds a cache buster (t=…) that changes with every request: left out.
+            line = _CACHE_BUSTER.sub("", data.start_line)
+            return f"{line} ({counted(len(data.headers), ('cabecera', 'cabeceras'), ('header', 'headers'))})"
+        return data.start_line.split(" ", 1)[1] if " " in data.start_line else data.start_line
+    if isinstance(data, Closed):
+        nothing = say("ninguna trama de cierre", "no close frame")
+        received = str(data.received) if data.received is not None else nothing
+        sent = str(data.sent) if data.sent is not None else nothing
+        return say(f"recibido {received}; enviado {sent}", f"received {received}; sent {sent}")
+    if isinstance(data, Ended):
+        if data.reason is None:
+            return say("conexión cerrada", "connection closed")
+        return say(f"desconectado: {data.reason}", f"disconnected: {data.reason}")
+    if isinstance(data, SocketIOEvent):
+        text = f"{data.name}: {_args(data.args)}"
+        return f"{text} → {data.to}" if data.to is not None else text
+    if isinstance(data, Ack):
+        return f"ack: {_args(data.args)}"
+    if isinstance(data, Fanout):
+        to = counted(data.recipients, ("otra conexión", "otras conexiones"), ("other", "others"))
+        room = say(f" de la sala {data.room!r}", f" in room {data.room!r}") if data.room else ""
+        return say(f"a {to}{room}: {_show(data.message)}", f"to {to}{room}: {_show(data.message)}")
+    if isinstance(data, Problem):
+        return str(data.text)
+    return _show(data)
 
 
 class Record:
     """A bounded, thread-safe log of a server's connections, messages, closes and errors.
 
-    Only the newest ``maxlen`` entries are kept (``dropped`` counts the others), so a
-    server left running for a whole class cannot eat the kernel's memory.
+    Only the newest ``maxlen`` entries are kept (``dropped`` counts the others).
+    ``unit`` names what ``conn`` numbers: TCP connections, or Socket.IO sessions.
     """
 
-    def __init__(self, maxlen: int = 2000) -> None:
+    def __init__(self, maxlen: int = 2000, unit: str = "connection") -> None:
         # Raw tuples in Entry's field order; Entry objects are made only when read.
         self._entries: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._conn_ids = itertools.count(1)
         self._start = time.monotonic()
         self._cleared_up_to = 0
         self.maxlen = maxlen
+        self.unit = unit
 
     def new_connection(self) -> int:
         """Number connections 1, 2, 3… in the order the server accepted them."""
-        return next(self._conn_ids)
+        with self._lock:
+            return next(self._conn_ids)
 
-    def add(
-        self,
-        kind: str,
-        conn: int | None = None,
-        detail: Any = "",
-        *,
-        direction: str = "",
-        data: Any = None,
-    ) -> Entry:
-        # deque.append and next() on a counter are atomic: no lock on the hot path.
-        raw = (
-            next(self._seq),
-            _monotonic(),
-            conn,
-            kind,
-            direction,
-            detail if data is None else data,
-            None if data is None else _short(detail),
-        )
-        self._entries.append(raw)
+    def add(self, kind: str, conn: int | None, data: Any, *, direction: str = "") -> Entry:
+        """Record one fact (``data`` is kept as it is; payloads and big values are clipped)."""
+        with self._lock:
+            raw = (next(self._seq), _monotonic(), conn, kind, direction, clip(data))
+            self._entries.append(raw)
         return self._entry(raw)
 
-    def _entry(self, raw: tuple[Any, ...]) -> Entry:
-        seq, at, conn, kind, direction, data, summary = raw
-        return Entry(seq, at - self._start, conn, kind, direction, data, summary)
-
-    def message(self, conn: int, direction: str, message: Any) -> None:
+    def message(self, conn: int | None, direction: str, message: Any) -> None:
         """Record one message; ``direction`` is CLIENT_TO_SERVER or SERVER_TO_CLIENT."""
         # The hot path of every server: a plain tuple, no object built (see ``labkit bench``).
-        self._entries.append((next(self._seq), _monotonic(), conn, _MESSAGE_KIND[direction], direction, message, None))
+        if len(message) > PAYLOAD_KEPT:
+            message = clip(message)
+        with self._lock:
+            self._entries.append((next(self._seq), _monotonic(), conn, _MESSAGE_KIND[direction], direction, message))
+
+    def error(self, conn: int | None, text: str | Text, traceback: str | None = None) -> None:
+        self.add("error", conn, Problem(text, traceback))
+
+    def _entry(self, raw: tuple[Any, ...]) -> Entry:
+        seq, at, conn, kind, direction, data = raw
+        return Entry(seq, at - self._start, conn, kind, direction, data)
 
     def _snapshot(self) -> list[Entry]:
-        while True:
-            try:
-                raws = list(self._entries)
-            except RuntimeError:  # a server thread appended while we copied
-                continue
-            return [self._entry(raw) for raw in raws]
+        with self._lock:
+            raws = list(self._entries)
+        return [self._entry(raw) for raw in raws]
 
     @property
     def dropped(self) -> int:
@@ -147,6 +308,10 @@ class Record:
         """The connection numbers seen so far, in order."""
         return sorted({e.conn for e in self.entries("open") if e.conn is not None})
 
+    def errors(self) -> ErrorsView:
+        """The errors recorded, each with its traceback when code failed: ``record.errors()``."""
+        return ErrorsView(self.entries("error"))
+
     def headers(self, conn: int | None = None) -> HeadersView:
         """Each request and response head (start line and headers), for one connection or all."""
         return HeadersView(
@@ -162,10 +327,10 @@ class Record:
 
     def clear(self) -> None:
         """Forget every entry so far (they do not count as dropped)."""
-        items = self._snapshot()
-        self._entries.clear()
-        if items:
-            self._cleared_up_to = items[-1].seq
+        with self._lock:
+            if self._entries:
+                self._cleared_up_to = self._entries[-1][0]
+            self._entries.clear()
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -178,13 +343,20 @@ class Record:
         rows = self.entries(kind, conn)
         if last is not None:
             rows = rows[-last:]
-        return RecordTable(rows)
+        return RecordTable(rows, self.unit)
 
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
 
     def __repr__(self) -> str:
         return repr(self.table())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def _unit_label(unit: str) -> str:
+    return say("sesión", "session") if unit == "session" else "conn"
 
 
 class HeadersView:
@@ -195,15 +367,46 @@ class HeadersView:
 
     def __repr__(self) -> str:
         if not self.entries:
-            return "(no requests or responses recorded)"
+            return say("(no hay peticiones ni respuestas registradas)", "(no requests or responses recorded)")
         blocks = []
         for entry in self.entries:
-            arrow = "client → server" if entry.kind == "request" else "server → client"
-            blocks.append(f"[conn {entry.conn}, {arrow}]\n{entry.data}")
+            if entry.kind == "request":
+                arrow = say("cliente → servidor", "client → server")
+            else:
+                arrow = say("servidor → cliente", "server → client")
+            blocks.append(f"[{say('conexión', 'conn')} {entry.conn}, {arrow}]\n{entry.data}")
         return "\n\n".join(blocks)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+
+class ErrorsView:
+    """Errors with their tracebacks, for a student whose handler failed."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __repr__(self) -> str:
+        if not self.entries:
+            return say("(ningún error)", "(no errors)")
+        blocks = []
+        for entry in self.entries:
+            where = f"[{say('conexión', 'conn')} {entry.conn}] " if entry.conn is not None else ""
+            text = f"{where}{entry.detail}"
+            if isinstance(entry.data, Problem) and entry.data.traceback:
+                text += "\n" + entry.data.traceback.rstrip()
+            blocks.append(text)
+        return "\n\n".join(blocks)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(repr(self))}</pre>"
 
 
 class _RecordHandler(logging.Handler):
@@ -215,32 +418,48 @@ class _RecordHandler(logging.Handler):
         # websockets passes the connection along with each log line.
         conn = getattr(getattr(log, "websocket", None), "labkit_id", None)
         message = log.getMessage()
+        trace = None
         if log.exc_info and log.exc_info[1] is not None:
             message = f"{message}: {log.exc_info[1]!r}"
-        self.record.add("error", conn, message)
+            trace = logging.Formatter().formatException(log.exc_info)
+        self.record.error(conn, message, trace)
 
 
 class RecordTable:
     """Entries displayed as a table: HTML in JupyterLab, aligned text elsewhere."""
 
-    HEADER = ("#", "conn", "event", "dir", "detail")
-
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], unit: str = "connection") -> None:
         self.rows = entries
+        self.unit = unit
+
+    def header(self) -> tuple[str, ...]:
+        return ("#", _unit_label(self.unit), say("evento", "event"), "dir", say("detalle", "detail"))
 
     def _cells(self) -> list[tuple[str, ...]]:
-        return [(str(e.seq), "" if e.conn is None else str(e.conn), e.kind, e.direction, e.detail) for e in self.rows]
+        return [
+            (str(e.seq), "" if e.conn is None else str(e.conn), say(*_KIND_WORDS[e.kind]), e.direction, _line(e.detail))
+            for e in self.rows
+        ]
 
     def __repr__(self) -> str:
-        rows = [self.HEADER, *self._cells()]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(self.HEADER) - 1)]
+        if not self.rows:
+            return say("(sin entradas)", "(no entries)")
+        header = self.header()
+        rows = [header, *self._cells()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
-        return "\n".join(line.rstrip() for line in lines) if self.rows else "(no entries)"
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in self.HEADER)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row) + "</tr>"
-            for row in self._cells()
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        from .tables import html_table
+
+        return html_table(self.header(), self._cells(), wide_last=True)
+
+
+def _line(text: str, width: int = 160) -> str:
+    """One table line: newlines shown as ⏎, cut at ``width``."""
+    text = text.replace("\r", "\\r").replace("\n", "⏎")
+    return text if len(text) <= width else text[: width - 1] + "…"

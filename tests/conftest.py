@@ -27,3 +27,12 @@ def wait_for(predicate: object, timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.01)
     return bool(predicate())  # type: ignore[operator]
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Tests read labkit's English; tests of the Spanish wording say ``with using("es")``."""
+    from labkit.i18n import using
+
+    with using("en"):
+        yield

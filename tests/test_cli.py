@@ -1,8 +1,13 @@
-"""The labkit command: serve until a signal, one clear line for bad input, lessons, doctor, bench."""
+"""The labkit command: serve until a signal, one clear line for bad input, lessons, doctor.
+
+``labkit bench`` has its own tests (tests/test_bench.py).
+"""
 
 from __future__ import annotations
 
-import json
+import ipaddress
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,12 +16,31 @@ import sys
 import pytest
 
 import labkit
+from labkit import cli
 
 LABKIT = [sys.executable, "-m", "labkit"]
 
+#: Commands run in English, as the in-process tests do (tests/conftest.py).
+ENGLISH = dict(os.environ, LABKIT_LANG="en")
+
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LABKIT, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*LABKIT, *args], capture_output=True, text=True, timeout=timeout, env=ENGLISH)
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*LABKIT, *args], stdout=subprocess.PIPE, text=True, env=ENGLISH)
+
+
+def stop(process: subprocess.Popen[str]) -> list[str]:
+    """Interrupt ``labkit serve`` as Ctrl-C does; the lines it printed after the first."""
+    try:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    return out.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -24,7 +48,7 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     [("websocket", "ws", signal.SIGINT), ("http", "http", signal.SIGTERM), ("socketio", "http", signal.SIGINT)],
 )
 def test_serve_prints_its_url_first_serves_and_exits_0_on_signal(stack: str, scheme: str, sig: int) -> None:
-    process = subprocess.Popen([*LABKIT, "serve", "echo", "--over", stack], stdout=subprocess.PIPE, text=True)
+    process = start("serve", "echo", "--over", stack)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
@@ -57,6 +81,13 @@ def test_serve_prints_its_url_first_serves_and_exits_0_on_signal(stack: str, sch
         (["serve", "echo", "--over", "http", "--colour", "red"], "unrecognized arguments: --colour red"),
         (["teach"], "invalid choice: 'teach'"),
         (["bench", "latency"], "invalid choice: 'latency'"),
+        # int() reads any script's digits: ٨٠٨٠ (Arabic-Indic) would listen on 8080.
+        (["serve", "echo", "--over", "http", "--port", "٨٠٨٠"], "invalid port '٨٠٨٠'"),
+        (["serve", "echo", "--over", "http", "--port", "²"], "invalid port '²'"),
+        (["serve", "echo", "--over", "http", "--port", "-1"], "invalid port '-1'"),
+        (["bench", "startup", "--rounds", "٣"], "invalid count '٣'"),
+        (["bench", "throughput", "--size", "0"], "invalid size '0'"),
+        (["bench", "throughput", "--size", "1048577"], "invalid size '1048577'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(args: list[str], message: str) -> None:
@@ -65,6 +96,116 @@ def test_bad_arguments_exit_2_with_one_clear_line(args: list[str], message: str)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("labkit: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "ending"),
+    [
+        (["teach"], "(see labkit --help)"),
+        ([], "(see labkit --help)"),
+        (["serve", "echo", "--over", "ftp"], "(see labkit serve --help)"),
+        (["bench", "latency"], "(see labkit bench --help)"),
+    ],
+)
+def test_usage_errors_point_to_the_right_help(args: list[str], ending: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2 and result.stderr.endswith(f" {ending}\n"), result.stderr
+    assert "labkit labkit" not in result.stderr
+
+
+def test_printable_escapes_what_could_drive_a_terminal() -> None:
+    sent = "hola\x1b[2J\r\n#99 error forged\t\x07\x7f\x85\u202e\u2028\udc80"
+    assert cli.printable(sent) == "hola\\x1b[2J\\r\\n#99 error forged\\t\\x07\\x7f\\x85\\u202e\\u2028\\udc80"
+    assert cli.printable("¿sigues ahí? ñandú 🙂 C→S") == "¿sigues ahí? ñandú 🙂 C→S"
+
+
+def test_serve_escapes_control_characters_clients_send() -> None:
+    process = start("serve", "echo", "--over", "websocket")
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    forged = "hi\x1b[31m red\r\n#99 error forged\u202e"
+    with labkit.ws_connect(url) as ws:
+        ws.send(forged)
+        assert ws.recv(timeout=5) == forged
+    lines = stop(process)
+    assert not any(char in line for line in lines for char in "\x1b\r\u202e")
+    assert not any(line.startswith("#99") for line in lines)
+    assert "#1 recv C→S hi\\x1b[31m red\\r\\n#99 error forged\\u202e" in lines, lines
+    assert "#1 send S→C hi\\x1b[31m red\\r\\n#99 error forged\\u202e" in lines, lines
+
+
+def test_serve_on_every_interface_prints_urls_that_work() -> None:
+    process = start("serve", "echo", "--over", "websocket", "--host", "0.0.0.0")
+    assert process.stdout is not None
+    try:
+        first = process.stdout.readline().strip()
+        assert re.fullmatch(r"ws://127\.0\.0\.1:\d+", first), first  # tools read the first line
+        port = int(first.rpartition(":")[2])
+        classroom, note = [], []
+        with labkit.ws_connect(first) as ws:  # what it sees comes after the announcement
+            ws.send("hola")
+            assert ws.recv(timeout=5) == "hola"
+        while not (line := process.stdout.readline().strip()).startswith("#1 "):
+            if line.startswith("from other machines: "):
+                classroom.append(line.removeprefix("from other machines: "))
+            else:
+                note.append(line)
+        if classroom:
+            assert note == []
+        else:  # a machine without a network (some CI sandboxes) says so and prints nothing unusable
+            assert note == [
+                "listening on every interface (0.0.0.0), but this machine has no address other machines"
+                " can use (is the network up?)"
+            ]
+        for url in classroom:
+            assert re.fullmatch(rf"ws://[0-9.]+:{port}", url) and not url.startswith("ws://127.")
+            with labkit.ws_connect(url) as ws:  # an address of this machine: it works from here too
+                ws.send("hola")
+                assert ws.recv(timeout=5) == "hola"
+    finally:
+        stop(process)
+
+
+def test_class_addresses_are_this_machines_and_not_loopback() -> None:
+    addresses = cli.class_addresses(socket.AF_INET)
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        assert not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)
+        with socket.socket() as sock:
+            sock.bind((address, 0))  # only an address of this machine can be bound
+
+
+def test_route_source_finds_the_route_to_loopback() -> None:
+    assert cli.route_source(socket.AF_INET, "127.0.0.1") == "127.0.0.1"
+
+
+def test_without_a_network_there_is_no_class_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "route_source", lambda family, probe: None)  # no default route
+    monkeypatch.setattr(cli.socket, "gethostname", lambda: "localhost")  # a name for loopback only
+    assert cli.class_addresses(socket.AF_INET) == []
+    lines = cli.announce("ws://0.0.0.0:8000", "0.0.0.0", 8000)
+    assert lines[0] == "ws://127.0.0.1:8000"
+    assert lines[1:] == [
+        "listening on every interface (0.0.0.0), but this machine has no address other machines can use"
+        " (is the network up?)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "addresses", "expected"),
+    [
+        ("0.0.0.0", ["192.0.2.7"], ["ws://127.0.0.1:8000", "from other machines: ws://192.0.2.7:8000"]),
+        ("::", ["2001:db8::7"], ["ws://[::1]:8000", "from other machines: ws://[2001:db8::7]:8000"]),
+        ("127.0.0.1", ["192.0.2.7"], ["ws://127.0.0.1:8000"]),
+        ("192.0.2.7", ["192.0.2.7"], ["ws://192.0.2.7:8000"]),
+    ],
+)
+def test_announce_puts_a_url_that_works_here_first(
+    monkeypatch: pytest.MonkeyPatch, host: str, addresses: list[str], expected: list[str]
+) -> None:
+    monkeypatch.setattr(cli, "class_addresses", lambda family: addresses)
+    url = f"ws://{f'[{host}]' if ':' in host else host}:8000"
+    assert cli.announce(url, host, 8000) == expected
 
 
 def test_port_taken_exits_2_with_one_line() -> None:
@@ -114,22 +255,6 @@ def test_doctor_flags_legacy_websockets_and_nest_asyncio(monkeypatch: pytest.Mon
     assert not report.ok
     assert any("legacy websockets API" in p for p in report.problems)
     assert any("nest_asyncio is installed" in p for p in report.problems)
-
-
-def test_bench_startup_json_has_one_number_per_stack() -> None:
-    result = run("bench", "startup", "--json", "--rounds", "3")
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(figures) == {"http", "websocket", "socketio"}
-    assert all(isinstance(v, float | int) and v > 0 for v in figures.values())
-
-
-def test_bench_throughput_json_compares_bare_and_labkit() -> None:
-    result = run("bench", "throughput", "--json", "--rounds", "1", "--messages", "200")
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"bare", "websocket"} <= set(figures)
-    assert figures["bare"] > 0 and figures["websocket"] > 0
 
 
 @pytest.mark.parametrize(("installed", "words"), [("14.2", "needs 15 or newer"), ("13.1", "legacy API by default")])

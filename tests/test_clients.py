@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+
 import pytest
 
 import labkit
@@ -34,7 +38,43 @@ def test_raw_socket_reads_one_http_response_at_a_time() -> None:
 def test_raw_exchange_reads_until_the_server_closes() -> None:
     with labkit.serve("clock", over="http") as server:
         reply = labkit.raw_exchange(server.url, "GET / HTTP/1.0\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"+00:00\n")
+    assert reply.startswith(b"HTTP/1.0 200 OK\r\n") and reply.endswith(b"+00:00\n")  # aiohttp answers in 1.0
+
+
+@pytest.fixture
+def speaks_late() -> Iterator[tuple[str, int]]:
+    """A loopback peer that sends ``late`` one second after the connection opens."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def peer() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                threading.Event().wait(1.0)
+                connection.sendall(b"late")
+                connection.recv(1)  # until the client closes
+
+        thread = threading.Thread(target=peer, daemon=True)
+        thread.start()
+        yield listener.getsockname()
+        thread.join(timeout=10)
+
+
+def test_recv_with_a_short_wait_sees_silence_and_loses_nothing(speaks_late: tuple[str, int]) -> None:
+    with labkit.RawSocket(speaks_late, timeout=10) as raw:
+        assert raw.recv(wait=0.1) == b"" and not raw.closed  # the peer is silent for its first second
+        assert raw.recv() == b"late"  # the default wait is the socket's timeout
+
+
+def test_recv_wait_of_zero_does_not_block() -> None:
+    with labkit.serve("clock", over="http") as server, labkit.RawSocket(server.url) as raw:
+        assert raw.recv(wait=0) == b"" and not raw.closed
+
+
+@pytest.mark.parametrize(("arguments", "message"), [({"wait": -1}, "wait must be"), ({"quiet": "1"}, "quiet must be")])
+def test_recv_refuses_a_wait_that_is_not_seconds(arguments: dict[str, object], message: str) -> None:
+    with labkit.serve("echo", over="http") as server, labkit.RawSocket(server.url) as raw:
+        with pytest.raises(labkit.LabkitError, match=message):
+            raw.recv(**arguments)  # type: ignore[arg-type]
 
 
 def test_bad_urls_are_clear_errors() -> None:

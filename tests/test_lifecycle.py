@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import threading
 
@@ -103,12 +104,75 @@ def test_port_taken_fails_in_the_calling_cell_with_a_clear_message() -> None:
 def test_unknown_app_stack_option_and_port_are_clear_errors() -> None:
     with pytest.raises(labkit.LabkitError, match="unknown stack 'ftp'; choose one of: http, websocket"):
         labkit.serve("echo", over="ftp")
-    with pytest.raises(labkit.LabkitError, match="unknown app 'radio' for stack 'http'; choose one of: echo"):
+    with pytest.raises(labkit.LabkitError, match="unknown app 'radio'; choose one of: echo, clock, chat"):
         labkit.serve("radio", over="http")
-    with pytest.raises(labkit.LabkitError, match="unknown option"):
+    with pytest.raises(
+        labkit.LabkitError, match=r"unknown option\(s\): colour \(accepted: app echo: -; stack websocket"
+    ):
         labkit.serve("echo", over="websocket", colour="red")
     with pytest.raises(labkit.LabkitError, match="port must be a whole number from 0 to 65535"):
         labkit.serve("echo", over="http", port=70000)
+    assert labkit.running() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"port": True}, "port must be a whole number from 0 to 65535, not True"),
+        ({"port": "8080"}, "port must be a whole number"),
+        ({"host": None}, "host must be an address like '127.0.0.1'"),
+        ({"host": ""}, "host must be an address like '127.0.0.1'"),
+        ({"interval": 0}, "interval must be a number of seconds, at least 0.01, not 0"),
+        ({"interval": -1}, "interval must be a number of seconds, at least 0.01, not -1"),
+        ({"interval": "x"}, "interval must be a number of seconds"),
+        ({"interval": float("nan")}, "interval must be a number of seconds"),
+        ({"max_size": "big"}, "max_size must be a whole number of bytes above 0, or None"),
+        ({"max_size": 0}, "max_size must be a whole number of bytes above 0"),
+        ({"name": 3}, "name must be a text"),
+    ],
+)
+@pytest.mark.parametrize("stack", ["websocket", "scratch", "socketio", "http"])
+def test_options_are_checked_once_with_one_clear_error_on_every_stack(
+    stack: str, options: dict[str, object], message: str
+) -> None:
+    if stack in ("socketio", "http") and "max_size" in options:
+        return  # http's max_size allows no None and socketio calls it max_http_buffer_size: checked below
+    with pytest.raises(labkit.LabkitError, match=re.escape(message)):
+        labkit.serve("clock", over=stack, **options)  # type: ignore[arg-type]
+    assert labkit.running() == []
+
+
+def test_an_option_of_another_app_or_stack_says_who_takes_what() -> None:
+    with pytest.raises(labkit.LabkitError, match="unknown option"):
+        labkit.serve("echo", over="websocket", interval=1)  # only the clock ticks
+    with pytest.raises(labkit.LabkitError, match="ping_interval must be a whole number of seconds"):
+        labkit.serve("echo", over="socketio", ping_interval=0)
+    with pytest.raises(labkit.LabkitError, match="max_http_buffer_size must be a whole number of bytes above 0"):
+        labkit.serve("echo", over="socketio", max_http_buffer_size="big")
+
+
+def test_concurrent_serves_under_one_name_leave_no_orphan() -> None:
+    threads_before = threading.active_count()
+    started: list[labkit.Server] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            started.append(labkit.serve("echo", over="websocket", name="same"))
+        except BaseException as exc:  # pragma: no cover - would fail the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert [s.name for s in labkit.running()] == ["same"]
+    assert sum(s.running for s in started) == 1
+    labkit.stop_all()
+    assert not any(s.running for s in started)
+    assert settle(threads_before, open_fds())
 
 
 def test_serve_works_inside_a_running_event_loop() -> None:

@@ -28,11 +28,9 @@ def test_websocket_chat_100_clients_10_messages_each() -> None:
 
         async def run() -> dict[int, list[tuple[int, str]]]:
             clients = [await labkit.ws_connect_async(server.url) for _ in range(WS_CLIENTS)]
-            members = server._backend.members  # type: ignore[attr-defined]
+            members = server._backend.handler.members  # type: ignore[attr-defined]
             assert await asyncio.to_thread(wait_for, lambda: len(members) == WS_CLIENTS)
-            ids = dict(
-                zip(range(WS_CLIENTS), sorted(members.values()), strict=True)
-            )  # connection numbers, in connect order
+            ids = dict(zip(range(WS_CLIENTS), sorted(members), strict=True))  # connection numbers, in connect order
             received: dict[int, list[tuple[int, str]]] = {ids[i]: [] for i in range(WS_CLIENTS)}
             expected = (WS_CLIENTS - 1) * MESSAGES
 

@@ -1,7 +1,8 @@
 """Exercise checks: each lesson ends with a function for the student to write and a check.
 
 A check never raises: it returns a :class:`Result` that displays a verdict in the lesson's
-language, so the unsolved lesson stores a stable "not yet" output. ``tests/exercises``
+language (Markdown in JupyterLab, plain text elsewhere), so the unsolved lesson stores a
+stable "not yet" output. ``tests/exercises``
 runs every check on the notebook's stub (it must fail) and on a solution (it must pass).
 """
 
@@ -22,9 +23,15 @@ class Result:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _mark(self) -> str:
+        return say("✔ ¡Correcto!", "✔ Correct!") if self.passed else say("✘ Todavía no:", "✘ Not yet:")
+
     def __repr__(self) -> str:
-        mark = say("✔ ¡Correcto!", "✔ Correct!") if self.passed else say("✘ Todavía no:", "✘ Not yet:")
-        return f"{mark} {self.message}".rstrip()
+        return f"{self._mark()} {self.message}".rstrip()
+
+    def _repr_markdown_(self) -> str:
+        """JupyterLab renders the feedback's Markdown: `code` as code, not as backticks."""
+        return f"**{self._mark()}** {self.message}".rstrip()
 
     def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         printer.text(repr(self))  # type: ignore[attr-defined]

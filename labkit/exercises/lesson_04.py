@@ -4,19 +4,19 @@ Socket.IO is its own protocol: every WebSocket message a Socket.IO server sends 
 Engine.IO packet (first character: its type) that may carry a Socket.IO packet (second
 character: its type, then an optional acknowledgement id, then JSON). The check talks to
 its own Socket.IO chat server with plain WebSocket clients, so the student's decoder is
-judged on real packets, plus the few that are fixed strings (ping, pong, noop).
+judged on real packets, plus the few that are fixed strings (ping, pong, noop). The right
+answers come from :func:`labkit.protocol.engineio.decode_engineio`, the decoder the tap uses.
 """
 
 from __future__ import annotations
 
 __all__ = ["check", "ENGINEIO_TYPES", "SOCKETIO_TYPES", "Decoded"]
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ..clients import ws_connect
-from ..protocol.engineio import ENGINEIO_TYPES, SOCKETIO_TYPES
+from ..protocol.engineio import ENGINEIO_TYPES, SOCKETIO_TYPES, decode_engineio
 from ..servers import serve
 from . import Result, failed, passed
 
@@ -31,13 +31,13 @@ def check(decodificar: Callable[[str], object]) -> Result:
     """Compare ``decodificar(packet)`` with the right decoding, packet by packet."""
     try:
         packets = [*FIXED_PACKETS, *_live_packets()]
+        answers = [_decode(packet) for packet in packets]
     except Exception as exc:
         return failed(
             f"no pude hablar con el servidor de prueba ({type(exc).__name__}: {exc}); vuelve a ejecutar la celda.",
             f"I could not talk to the test server ({type(exc).__name__}: {exc}); run the cell again.",
         )
-    for packet in packets:
-        expected = _decode(packet)
+    for packet, expected in zip(packets, answers, strict=True):
         try:
             got = decodificar(packet)
         except Exception as exc:
@@ -65,17 +65,11 @@ def check(decodificar: Callable[[str], object]) -> Result:
 
 
 def _decode(packet: str) -> Decoded:
-    """The reference decoder: default namespace, no binary attachments (what the lesson covers)."""
-    engineio = ENGINEIO_TYPES[packet[0]]
-    rest = packet[1:]
-    if engineio != "message":
-        return engineio, None, None, json.loads(rest) if rest else None
-    socketio = SOCKETIO_TYPES[rest[0]]
-    rest = rest[1:]
-    digits = len(rest) - len(rest.lstrip("0123456789"))
-    ack = int(rest[:digits]) if digits else None
-    rest = rest[digits:]
-    return engineio, socketio, ack, json.loads(rest) if rest else None
+    """The right answer, from labkit's own decoder: the four fields the lesson asks for."""
+    decoded = decode_engineio(packet)
+    if "invalid" in (decoded.engineio, decoded.socketio):
+        raise ValueError(f"the server sent {packet!r}, which is not a Socket.IO packet")
+    return decoded.engineio, decoded.socketio, decoded.ack_id, decoded.data
 
 
 def _live_packets() -> list[str]:

@@ -347,7 +347,7 @@ def live_echo(frame: bytes) -> str:
     try:
         with RawSocket(server.url) as raw:
             key = make_key()
-            raw.send(build_client_request(f"{server.host}:{server.port}", "/", key))
+            raw.send(build_client_request(f"{server.host}:{server.port}", "/", key).serialize())
             response = ResponseParser().feed(raw.recv_until(b"\r\n\r\n"))
             if response is None:
                 raise OSError("no handshake response")

@@ -6,7 +6,7 @@ check first calls it on requests it builds itself, each with one feature a carel
 parser trips on (header names in lower case, ``Connection: keep-alive, Upgrade`` as
 Firefox sends it, a wrong version, a missing key), so that a hint can name the mistake.
 Then it serves a real ``websockets`` client with the function: a tiny asyncio server on
-a :class:`~labkit.servers.loop.LoopThread` answers each handshake with it and then echoes
+a :class:`~labkit.loop.LoopThread` answers each handshake with it and then echoes
 frames with :class:`~labkit.protocol.connection.Connection`, as the scratch stack does.
 """
 
@@ -33,20 +33,18 @@ from typing import NamedTuple
 from websockets.exceptions import WebSocketException
 
 from ..clients import RawSocket, ws_connect
+from ..loop import LoopThread
 from ..protocol import (
     BinaryMessage,
-    ConnectionStateError,
     HTTPParseError,
     ProtocolError,
     Response,
     ResponseParser,
     Role,
-    State,
     TextMessage,
     accept_value,
 )
 from ..protocol.connection import Connection
-from ..servers.loop import LoopThread
 from . import Result, failed, passed
 from .lesson_02 import diagnose
 
@@ -56,6 +54,8 @@ RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 #: Seconds the live client waits for the handshake, and the server for a request.
 TIMEOUT = 3.0
+#: Seconds the server waits for the client to close TCP once it is expected to (§7.1.1).
+CLOSE_TIMEOUT = 1.0
 
 Responder = Callable[[bytes], object]
 
@@ -440,23 +440,36 @@ class _Server:
             writer.close()
 
     async def echo(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Bytes in, events out, replies back: one event at a time, like the scratch stack."""
+        """Bytes in, events out, replies back: one event at a time, like the scratch stack.
+
+        The connection decides when TCP closes (RFC 6455 §7.1.1): ``data_to_send()`` ends
+        with ``b""`` when the server must close its side; then the client has a short
+        while to close its own (``close_expected()``).
+        """
         protocol = Connection(Role.SERVER)
-        while protocol.state is not State.CLOSED:
-            data = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+        while True:
+            timeout = CLOSE_TIMEOUT if protocol.close_expected() else TIMEOUT
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+            if data:
+                protocol.feed_data(data)
+                try:
+                    while (event := protocol.next_event()) is not None:
+                        if isinstance(event, TextMessage):
+                            protocol.send_text(event.data)
+                        elif isinstance(event, BinaryMessage):
+                            protocol.send_binary(event.data)
+                except ProtocolError:
+                    pass  # the protocol queued the close frame that fails the connection (§7.1.7)
+            else:
+                protocol.receive_eof()
+            for chunk in protocol.data_to_send():
+                if chunk:
+                    writer.write(chunk)
+                elif writer.can_write_eof():
+                    writer.write_eof()
+            await writer.drain()
             if not data:
                 return
-            protocol.feed_data(data)
-            try:
-                while (event := protocol.next_event()) is not None:
-                    if isinstance(event, TextMessage):
-                        writer.write(protocol.send_text(event.data))
-                    elif isinstance(event, BinaryMessage):
-                        writer.write(protocol.send_binary(event.data))
-            except (ProtocolError, ConnectionStateError):
-                pass
-            writer.write(protocol.data_to_send())
-            await writer.drain()
 
 
 def _live(fn: Responder) -> Result | None:

@@ -7,16 +7,22 @@ or selectors.  A front end reads the socket, feeds the bytes to a parser or a
 * :mod:`.http11` -- the HTTP/1.1 request and response heads of the handshake;
 * :mod:`.handshake` -- the opening handshake (§4);
 * :mod:`.frames` -- the frame format, masking, close payloads (§5);
-* :mod:`.connection` and :mod:`.events` -- an open connection (§5-§7);
-* :mod:`.errors` -- :class:`ProtocolError` and close codes (§7.4).
+* :mod:`.connection` and :mod:`.events` -- an open connection (§5-§7), with
+  the TCP close policy (§7.1.1) in it;
+* :mod:`.errors` -- :class:`ProtocolError` and close codes (§7.4);
+* :mod:`.engineio` -- Engine.IO and Socket.IO packets, what Socket.IO sends
+  inside WebSocket messages and long-polling bodies.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_MAX_FRAGMENTS",
     "GUID",
+    "SEND_EOF",
     "TRANSITIONS",
     "BinaryMessage",
+    "Close",
     "CloseCode",
     "CloseReceived",
     "Connection",
@@ -59,7 +65,7 @@ __all__ = [
     "validate_response",
 ]
 
-from .connection import TRANSITIONS, Connection, Role, State
+from .connection import DEFAULT_MAX_FRAGMENTS, SEND_EOF, TRANSITIONS, Connection, Role, State
 from .errors import (
     CloseCode,
     ConnectionStateError,
@@ -70,6 +76,7 @@ from .errors import (
 )
 from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
 from .frames import (
+    Close,
     DecodedFrame,
     Frame,
     FrameHeader,

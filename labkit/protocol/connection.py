@@ -1,23 +1,31 @@
 """An established WebSocket connection, sans I/O (RFC 6455 §5-§7).
 
-Bring your own I/O, in the manner of h11/wsproto:
+Bring your own I/O, in the manner of websockets' ``Protocol`` and h11/wsproto:
 
 * bytes from the socket go to :meth:`Connection.receive_data`, which returns
   the :mod:`~labkit.protocol.events` they complete (or, one event at a time,
-  to :meth:`Connection.feed_data` then :meth:`Connection.next_event`);
-* bytes for the socket come from :meth:`Connection.data_to_send`, which
-  holds what ``receive_data`` queued by itself (pongs, close replies).
-  Every ``send_*`` method *returns* everything pending -- those replies
-  first, then its own frame -- so ``sock.sendall(conn.send_text("hi"))`` is
-  correct on its own.  There is one outgoing queue and each byte is handed
-  out exactly once, in wire order: write every value a ``send_*`` returns.
+  to :meth:`Connection.feed_data` then :meth:`Connection.next_event`); when
+  the socket reports end of file, call :meth:`Connection.receive_eof`;
+* every byte for the socket comes out of one channel,
+  :meth:`Connection.data_to_send`: the frames of ``send_*`` calls and the
+  replies the connection queues by itself (pongs, the Close reply), in wire
+  order.  An empty item, :data:`SEND_EOF`, means "close our side of TCP now".
+
+The TCP close policy lives here, not in each front end.  Once the closing
+handshake is over, or the connection failed, a server queues :data:`SEND_EOF`
+at once, since "the underlying TCP connection, in most normal cases, SHOULD be
+closed first by the server" (§7.1.1); a client waits for the server to close.
+:meth:`Connection.close_expected` tells the front end when TCP should close
+soon, so that it can arm a timeout and abort TCP if the peer never closes it.
 
 Failure (§7.1.7 "Fail the WebSocket Connection"): when the peer breaks a rule,
 ``receive_data`` queues a close frame with the right code (unless one was
 already sent), moves to CLOSED and raises :class:`ProtocolError`.  The front
-end should log it, write :meth:`Connection.data_to_send`, and close TCP.
-Events decoded before the bad frame in the same call are on ``error.events``.
-Only :class:`ProtocolError` ever escapes ``receive_data``.
+end should log it and write :meth:`Connection.data_to_send`.  Events decoded
+before the bad frame in the same call are on ``error.events``.  Only
+:class:`ProtocolError` ever escapes ``receive_data``.  For reasons of its own
+(a reader too slow, a policy violation), the front end calls
+:meth:`Connection.fail`.
 
 Local misuse (sending after close, a ping over 125 bytes...) raises
 :class:`ConnectionStateError` or :class:`ValueError` and changes nothing.
@@ -26,6 +34,8 @@ Local misuse (sending after close, a ping over 125 bytes...) raises
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_MAX_FRAGMENTS",
+    "SEND_EOF",
     "TRANSITIONS",
     "Connection",
     "Role",
@@ -37,10 +47,11 @@ import os
 from collections.abc import Callable
 from enum import Enum
 
-from .errors import CloseCode, ConnectionStateError, ProtocolError
+from .errors import CloseCode, ConnectionStateError, ProtocolError, is_valid_close_code_on_wire
 from .events import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
 from .frames import (
     MAX_CONTROL_PAYLOAD,
+    Close,
     Frame,
     FrameHeader,
     FrameParser,
@@ -49,6 +60,18 @@ from .frames import (
     encode,
     parse_close_payload,
 )
+
+#: The item of :meth:`Connection.data_to_send` that means "half-close TCP now"
+#: (send EOF, ``writer.write_eof()``), as in websockets.
+SEND_EOF = b""
+
+#: Frames one message may have (§5.4).  Empty fragments cost the sender a few
+#: bytes each and never reach the size limit, so without this a peer could
+#: keep one message unfinished forever.  Fixed, not derived from the size
+#: limit, so that it also holds with ``max_message_size=None``.  Cases 9.3.1
+#: and 9.4.1 of Autobahn|Testsuite send 4 MiB in fragments of 64 bytes: 65536
+#: full ones, then an empty one with FIN, 65537 frames; 2**17 lets them through.
+DEFAULT_MAX_FRAGMENTS = 2**17
 
 
 class Role(Enum):
@@ -73,7 +96,8 @@ class State(Enum):
 #: state -> event -> next state.  The connection consults this table for every
 #: action; an event missing from a state's row is not allowed in that state.
 #: Received data frames in CLOSING are parsed but discarded (§1.4); in CLOSED
-#: all input is discarded without parsing.
+#: all input is discarded without parsing.  ``receive_eof`` is the peer closing
+#: TCP; ``fail`` is the front end failing the connection (§7.1.7).
 TRANSITIONS: dict[State, dict[str, State]] = {
     State.OPEN: {
         "send_message": State.OPEN,
@@ -85,6 +109,8 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         "receive_pong": State.OPEN,
         "receive_close": State.CLOSED,  # after queuing our reply (§5.5.1)
         "protocol_error": State.CLOSED,  # after queuing a close frame (§7.1.7)
+        "fail": State.CLOSED,  # after queuing a close frame (§7.1.7)
+        "receive_eof": State.CLOSED,  # no Close came: code 1006 (§7.1.5)
     },
     State.CLOSING: {
         # §5.5.2: a Pong still answers a Ping until the peer's Close arrives.
@@ -94,8 +120,15 @@ TRANSITIONS: dict[State, dict[str, State]] = {
         "receive_pong": State.CLOSING,
         "receive_close": State.CLOSED,
         "protocol_error": State.CLOSED,  # our close frame was already sent
+        "fail": State.CLOSED,  # our close frame was already sent
+        "receive_eof": State.CLOSED,  # no Close came back: code 1006 (§7.1.5)
     },
-    State.CLOSED: {},
+    State.CLOSED: {
+        # Nothing to send any more; the peer closing TCP is what we wait for
+        # (§7.1.1), and failing again changes nothing.
+        "fail": State.CLOSED,
+        "receive_eof": State.CLOSED,
+    },
 }
 
 # Room for the code in a 125-byte close payload (§5.5).
@@ -110,6 +143,8 @@ class Connection:
         max_message_size: largest message accepted, in bytes; checked on every
             frame header against the running total, so an oversized message
             fails with 1009 before it is buffered (§10.4).  ``None``: no limit.
+        max_fragments: most frames one message may have; one more fails with
+            1009 (§10.4).  ``None``: no limit.  See :data:`DEFAULT_MAX_FRAGMENTS`.
         mask_key_source: ``n -> n random bytes`` for client mask keys (§5.3);
             inject a fixed one to get reproducible bytes in tests.
     """
@@ -119,23 +154,30 @@ class Connection:
         role: Role,
         *,
         max_message_size: int | None = 2**20,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         mask_key_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.role = role
         self.max_message_size = max_message_size
+        self.max_fragments = max_fragments
         self._mask_key_source = mask_key_source
         self._state = State.OPEN
-        self._outgoing = bytearray()
+        self._writes: list[bytes] = []
+        self._eof_sent = False
+        self._eof_received = False
+        self._close_sent: Close | None = None
+        self._close_received: Close | None = None
         self._parser = FrameParser(
             expect_masked=role is Role.SERVER,
             on_header=self._on_header,
             on_payload=self._on_payload,
         )
-        # Incoming message being reassembled (§5.4).
+        # Incoming message being reassembled (§5.4).  One growing buffer, so
+        # that neither empty nor tiny fragments cost memory beyond their bytes.
         self._in_opcode: Opcode | None = None
         self._in_size = 0
-        self._in_parts: list[bytes] = []
-        self._in_text: list[str] = []
+        self._in_frames = 0
+        self._in_data = bytearray()
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._utf8_frame = False  # current frame's payload goes to _utf8
         # Outgoing fragmented message, if one is unfinished.
@@ -146,6 +188,48 @@ class Connection:
         """The current :class:`State`."""
         return self._state
 
+    @property
+    def close_sent(self) -> Close | None:
+        """The Close frame we sent (code 1005 if it had no status), or ``None``."""
+        return self._close_sent
+
+    @property
+    def close_received(self) -> Close | None:
+        """The peer's Close frame (code 1005 if it had no status), or ``None``."""
+        return self._close_received
+
+    @property
+    def close_code(self) -> int | None:
+        """The WebSocket Connection Close Code (§7.1.5), once CLOSED.
+
+        The peer's code, 1005 if its Close had no status, or 1006 (abnormal
+        closure) when no Close came: the peer closed TCP first, or the
+        connection failed.  ``None`` while not CLOSED.
+        """
+        if self._state is not State.CLOSED:
+            return None
+        if self._close_received is None:
+            return int(CloseCode.ABNORMAL_CLOSURE)
+        return self._close_received.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The WebSocket Connection Close Reason (§7.1.6), once CLOSED; ``""`` without one."""
+        if self._state is not State.CLOSED:
+            return None
+        return "" if self._close_received is None else self._close_received.reason
+
+    def close_expected(self) -> bool:
+        """Tell whether the TCP connection should close soon.
+
+        True from our Close frame (or the peer's, or a failure) until the peer
+        closes TCP: a server has closed its side and waits for the client's,
+        a client waits for the server to close first (§7.1.1).  Then the front
+        end arms a timeout and aborts TCP if the peer never closes it.  Ask
+        again after each ``receive_*``, ``send_close`` or :meth:`fail` call.
+        """
+        return self._state is not State.OPEN and not self._eof_received
+
     def _transition(self, event: str) -> None:
         try:
             self._state = TRANSITIONS[self._state][event]
@@ -155,30 +239,38 @@ class Connection:
     # ------------------------------------------------------------------
     # Outgoing
 
-    def data_to_send(self) -> bytes:
-        """Take every byte queued for the peer, in order."""
-        data = bytes(self._outgoing)
-        self._outgoing.clear()
-        return data
+    def data_to_send(self) -> list[bytes]:
+        """Take everything queued for the peer, in wire order.
+
+        Write each item; an empty item (:data:`SEND_EOF`) means half-close
+        TCP (``write_eof()``), and nothing follows it.
+        """
+        writes, self._writes = self._writes, []
+        return writes
 
     def _queue(self, frame: Frame) -> None:
         # §5.1/§5.3: a client masks every frame with a fresh key.
         key = self._mask_key_source(4) if self.role is Role.CLIENT else None
-        self._outgoing += encode(frame, key)
+        self._writes.append(encode(frame, key))
 
-    def send_text(self, data: str, *, fin: bool = True) -> bytes:
+    def _send_eof(self) -> None:
+        if not self._eof_sent:
+            self._eof_sent = True
+            self._writes.append(SEND_EOF)
+
+    def send_text(self, data: str, *, fin: bool = True) -> None:
         """Send a text message, or a fragment of one with ``fin=False`` (§5.4).
 
         After ``fin=False``, further ``send_text`` calls continue the same
         message (opcode CONT) until one has ``fin=True``.
         """
-        return self._send_data(Opcode.TEXT, data.encode("utf-8"), fin)
+        self._send_data(Opcode.TEXT, data.encode("utf-8"), fin)
 
-    def send_binary(self, data: bytes, *, fin: bool = True) -> bytes:
+    def send_binary(self, data: bytes, *, fin: bool = True) -> None:
         """Send a binary message, or a fragment of one (see :meth:`send_text`)."""
-        return self._send_data(Opcode.BINARY, bytes(data), fin)
+        self._send_data(Opcode.BINARY, bytes(data), fin)
 
-    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> bytes:
+    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
         self._transition("send_message")
         if self._out_opcode is None:
             frame_opcode = opcode
@@ -188,16 +280,14 @@ class Connection:
             raise ConnectionStateError(f"a fragmented {self._out_opcode.name} message is unfinished (§5.4)")
         self._queue(Frame(fin, frame_opcode, payload))
         self._out_opcode = None if fin else opcode
-        return self.data_to_send()
 
-    def send_ping(self, payload: bytes = b"") -> bytes:
+    def send_ping(self, payload: bytes = b"") -> None:
         """Send a Ping (§5.5.2); the peer must answer with a Pong."""
         self._check_control_payload(payload)
         self._transition("send_ping")
         self._queue(Frame(True, Opcode.PING, bytes(payload)))
-        return self.data_to_send()
 
-    def send_pong(self, payload: bytes = b"") -> bytes:
+    def send_pong(self, payload: bytes = b"") -> None:
         """Send an unsolicited Pong, a one-way heartbeat (§5.5.3).
 
         Pings are answered automatically; there is no need to call this.
@@ -205,14 +295,13 @@ class Connection:
         self._check_control_payload(payload)
         self._transition("send_pong")
         self._queue(Frame(True, Opcode.PONG, bytes(payload)))
-        return self.data_to_send()
 
     @staticmethod
     def _check_control_payload(payload: bytes) -> None:
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise ValueError(f"control frame payload is {len(payload)} bytes, at most 125 allowed (§5.5)")
 
-    def send_close(self, code: int | None = CloseCode.NORMAL, reason: str = "") -> bytes:
+    def send_close(self, code: int | None = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake (§7.1.2); state becomes CLOSING.
 
         ``code=None`` sends a Close frame without a status (peer sees 1005).
@@ -227,8 +316,36 @@ class Connection:
             payload = build_close_payload(code, reason)
         self._transition("send_close")
         self._queue(Frame(True, Opcode.CLOSE, payload))
+        self._close_sent = Close(int(CloseCode.NO_STATUS_RECEIVED) if code is None else int(code), reason)
         self._out_opcode = None
-        return self.data_to_send()
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """§7.1.7 Fail the WebSocket Connection, for the front end's own reasons.
+
+        E.g. 1008 for a policy violation, 1011 for a server error, 1009 for
+        a reader too slow to keep up.  Queues a Close frame with *code* unless
+        one was sent already, moves to CLOSED and, on a server, queues
+        :data:`SEND_EOF`.  Incoming data is discarded from then on.  A reason
+        too long for a control frame is cut (§5.5).  Raises
+        :class:`ValueError` for a code that cannot be sent (§7.4).
+        """
+        if not is_valid_close_code_on_wire(code):
+            raise ValueError(f"close code {code} cannot be sent in a close frame (§7.4)")
+        self._fail_connection("fail", int(code), reason)
+
+    def _fail_connection(self, event: str, code: int, reason: str) -> None:
+        if self._state is State.OPEN:
+            reason = reason.encode("utf-8")[:_MAX_REASON_BYTES].decode("utf-8", "ignore")
+            self._queue(Frame(True, Opcode.CLOSE, build_close_payload(code, reason)))
+            self._close_sent = Close(code, reason)
+        self._transition(event)
+        self._closed()
+
+    def _closed(self) -> None:
+        """Now CLOSED: drop any unfinished message; a server closes TCP first (§7.1.1)."""
+        self._reset_incoming()
+        if self.role is Role.SERVER:
+            self._send_eof()
 
     # ------------------------------------------------------------------
     # Incoming
@@ -249,6 +366,22 @@ class Connection:
             raise
         return events
 
+    def receive_eof(self) -> None:
+        """The peer closed its side of TCP: the socket read returned ``b""``.
+
+        Whatever state we were in, the connection is now CLOSED.  If the
+        closing handshake was not complete, :attr:`close_code` is 1006
+        (abnormal closure, §7.1.5), which is never sent on the wire (§7.4.1).
+        Our side of TCP closes too: :meth:`data_to_send` ends with
+        :data:`SEND_EOF` unless it already did.  Calling it twice is harmless.
+        """
+        if self._eof_received:
+            return
+        self._eof_received = True
+        self._transition("receive_eof")
+        self._reset_incoming()
+        self._send_eof()
+
     def feed_data(self, data: bytes) -> None:
         """Buffer bytes from the peer without parsing them; see :meth:`next_event`.
 
@@ -256,6 +389,21 @@ class Connection:
         """
         if self._state is not State.CLOSED:
             self._parser.receive_data(data)
+
+    def next_is_plain_data(self) -> bool:
+        """Whether parsing on can only deliver data: no Close, no ping, no failure in sight.
+
+        The next frame's header must pass :meth:`FrameParser.next_is_plain_data` and fit
+        the message in progress (§5.4: a continuation only continues, a new message only
+        starts between messages). A front end looks here to answer the messages it has
+        before the connection closes or fails.
+        """
+        if self._state is State.CLOSED:
+            return True
+        if not self._parser.next_is_plain_data():
+            return False
+        opcode = self._parser.next_opcode()
+        return opcode is None or (opcode == Opcode.CONT) == (self._in_opcode is not None)
 
     def next_event(self) -> Event | None:
         """Parse buffered bytes up to the next event; ``None`` if more are needed.
@@ -277,24 +425,16 @@ class Connection:
                     return None
                 self._handle_frame(frame, events)
         except ProtocolError as exc:
-            self._fail(exc)
+            # §7.1.7: send a close frame if we have not yet, then give up.
+            self._fail_connection("protocol_error", exc.close_code, exc.reason)
             raise
         return events[0] if events else None
-
-    def _fail(self, exc: ProtocolError) -> None:
-        """§7.1.7: send a close frame if we have not yet, then give up."""
-        if self._state is State.OPEN:
-            reason = exc.reason.encode("utf-8")[:_MAX_REASON_BYTES]
-            payload = build_close_payload(exc.close_code, reason.decode("utf-8", "ignore"))
-            self._queue(Frame(True, Opcode.CLOSE, payload))
-        self._transition("protocol_error")
-        self._reset_incoming()
 
     def _reset_incoming(self) -> None:
         self._in_opcode = None
         self._in_size = 0
-        self._in_parts.clear()
-        self._in_text.clear()
+        self._in_frames = 0
+        self._in_data.clear()
         self._utf8.reset()
         self._utf8_frame = False
 
@@ -314,6 +454,13 @@ class Connection:
             )
         else:
             self._in_opcode = header.opcode
+        self._in_frames += 1
+        if self.max_fragments is not None and self._in_frames > self.max_fragments:
+            raise ProtocolError(
+                f"message in more than {self.max_fragments} frames",
+                section="10.4",
+                close_code=CloseCode.MESSAGE_TOO_BIG,
+            )
         size = self._in_size + header.payload_length
         if self.max_message_size is not None and size > self.max_message_size:
             raise ProtocolError(
@@ -327,11 +474,13 @@ class Connection:
     def _on_payload(self, header: FrameHeader, chunk: bytes) -> None:
         """Validate text as it arrives, to fail fast on bad UTF-8 (§8.1)."""
         if self._utf8_frame:
-            self._decode_text(chunk, final=False)
+            self._check_text(chunk, final=False)
 
-    def _decode_text(self, data: bytes, *, final: bool) -> None:
+    def _check_text(self, data: bytes, *, final: bool) -> None:
+        # The decoded text is not kept: the message is decoded once, whole,
+        # when it is complete, so its buffer holds bytes only.
         try:
-            self._in_text.append(self._utf8.decode(data, final))
+            self._utf8.decode(data, final)
         except UnicodeDecodeError as exc:
             raise ProtocolError(
                 f"invalid UTF-8 in text message: {exc.reason}",
@@ -361,6 +510,7 @@ class Connection:
             events.append(Pong(frame.payload))
         elif opcode is Opcode.CLOSE:
             code, reason = parse_close_payload(frame.payload)
+            self._close_received = Close(code, reason)
             if self._state is State.OPEN:
                 # §5.5.1: reply with a Close that "typically echos the status
                 # code"; the reason is echoed too, as websockets does, so the
@@ -368,28 +518,32 @@ class Connection:
                 # shows them).  A close without status is answered without
                 # status (1005 is never sent).  The payload was validated above.
                 self._queue(Frame(True, Opcode.CLOSE, frame.payload))
+                self._close_sent = self._close_received
             self._transition("receive_close")
             # §1.4: after a close, a peer discards any further data received;
             # an unfinished fragmented message is abandoned.
-            self._reset_incoming()
+            self._closed()
             events.append(CloseReceived(code, reason))
         else:
             self._transition("receive_message")
             if self._state is not State.OPEN:
                 return  # CLOSING: we said goodbye; data is discarded (§1.4)
-            if self._in_opcode is Opcode.TEXT:
-                if frame.fin:
-                    self._decode_text(b"", final=True)  # truncated sequence?
-            else:
-                self._in_parts.append(frame.payload)
             if frame.fin:
-                events.append(self._finish_message())
+                events.append(self._finish_message(frame.payload))
+            else:
+                self._in_data += frame.payload
 
-    def _finish_message(self) -> TextMessage | BinaryMessage:
+    def _finish_message(self, last: bytes) -> TextMessage | BinaryMessage:
+        # A message in one frame (the usual case) is not copied into the buffer.
+        if self._in_data:
+            self._in_data += last
+            last = bytes(self._in_data)
+        data = last
         message: TextMessage | BinaryMessage
         if self._in_opcode is Opcode.TEXT:
-            message = TextMessage("".join(self._in_text))
+            self._check_text(b"", final=True)  # a sequence cut short at the end?
+            message = TextMessage(data.decode("utf-8"))
         else:
-            message = BinaryMessage(b"".join(self._in_parts))
+            message = BinaryMessage(data)
         self._reset_incoming()
         return message

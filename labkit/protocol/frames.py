@@ -25,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "MAX_CONTROL_PAYLOAD",
+    "Close",
     "DecodedFrame",
     "Frame",
     "FrameHeader",
@@ -197,6 +198,18 @@ def encode(frame: Frame, mask_key: bytes | None = None) -> bytes:
     return header + bytes(mask_key) + apply_mask(payload, mask_key)
 
 
+@dataclass(frozen=True)
+class Close:
+    """The status code and reason a Close frame carried (§5.5.1).
+
+    ``code`` is 1005 for a Close frame without a status (§7.1.5): 1005 names
+    that absence and never travels itself (§7.4.1).
+    """
+
+    code: int
+    reason: str = ""
+
+
 def parse_close_payload(payload: bytes) -> tuple[int, str]:
     """Read the status code and reason of a Close frame (§5.5.1).
 
@@ -282,6 +295,27 @@ class FrameParser:
     def buffered(self) -> int:
         """Bytes received but not yet parsed (payload bytes are taken at once)."""
         return len(self._buffer)
+
+    def next_is_plain_data(self) -> bool:
+        """Whether parsing on can only continue a data stream: no control frame, nothing to fail.
+
+        True in the middle of a payload, when fewer than two bytes wait, or when the next
+        header starts as a data frame that passes §5.2 (opcode 0, 1 or 2, no reserved bit,
+        MASK as expected). A front end that must answer earlier messages before a Close or
+        a failure (as a peer expects, §7.1.7) looks here before parsing on.
+        """
+        if self._header is not None or len(self._buffer) < 2:
+            return True
+        first, second = self._buffer[0], self._buffer[1]
+        if first & (_RSV1 | _RSV2 | _RSV3) & ~self.reserved_bits_allowed or first & _OPCODE > Opcode.BINARY:
+            return False
+        return self.expect_masked is None or bool(second & _MASK) == self.expect_masked
+
+    def next_opcode(self) -> int | None:
+        """The opcode of the next frame if its first byte waits and no frame is half read."""
+        if self._header is not None or not self._buffer:
+            return None
+        return self._buffer[0] & _OPCODE
 
     def receive_data(self, data: bytes) -> None:
         """Append bytes from the wire; call :meth:`next_frame` to parse them."""

@@ -7,6 +7,11 @@ call :func:`validate_request`, then send :func:`build_accept_response` or, on
 Client side: send :func:`build_client_request`, parse the answer with
 :class:`~labkit.protocol.http11.ResponseParser`, call :func:`validate_response`.
 
+The builders return :class:`~labkit.protocol.http11.Request` and
+:class:`~labkit.protocol.http11.Response` objects; ``.serialize()`` gives the
+bytes to write.  A front end keeps the object for its record, so it never
+parses its own bytes back.
+
 Status codes chosen where RFC 6455 leaves room (§4.2.1 says "such as 400"):
 
 * method other than GET: 405 with ``Allow: GET`` (RFC 9110 §15.5.6);
@@ -43,7 +48,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from .errors import HandshakeError
-from .http11 import Headers, Request, Response, build_request, build_response
+from .http11 import Headers, Request, Response
 
 #: §1.3: the fixed GUID appended to the key before hashing.
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -167,9 +172,10 @@ def accept_response_headers(key: str) -> tuple[tuple[str, str], ...]:
     return (*_UPGRADE_HEADERS, ("Sec-WebSocket-Accept", accept_value(key)))
 
 
-def build_accept_response(key: str, extra_headers: Iterable[tuple[str, str]] = ()) -> bytes:
-    """The ``101 Switching Protocols`` response completing the handshake."""
-    return build_response(101, "Switching Protocols", [*accept_response_headers(key), *extra_headers])
+def build_accept_response(key: str, extra_headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """The ``101 Switching Protocols`` response completing the handshake (§4.2.2)."""
+    headers = Headers([*accept_response_headers(key), *extra_headers])
+    return Response("HTTP/1.1", 101, "Switching Protocols", headers)
 
 
 _REASONS = {
@@ -182,7 +188,7 @@ _REASONS = {
 }
 
 
-def build_reject_response(error: HandshakeError) -> bytes:
+def build_reject_response(error: HandshakeError) -> Response:
     """An HTTP error response for a failed handshake, closing the connection.
 
     Carries the error's headers, a plain-text body with the reason, and
@@ -202,7 +208,7 @@ def build_reject_response(error: HandshakeError) -> bytes:
         ("Content-Length", str(len(body))),
     ]
     reason = _REASONS.get(error.status, "Error")
-    return build_response(error.status, reason, fields, body)
+    return Response("HTTP/1.1", error.status, reason, Headers(fields), body)
 
 
 def build_client_request(
@@ -210,21 +216,20 @@ def build_client_request(
     path: str,
     key: str,
     extra_headers: Iterable[tuple[str, str]] = (),
-) -> bytes:
+) -> Request:
     """The client's opening handshake (§4.1); *host* may include ``:port``."""
     if not path.startswith("/"):
         raise ValueError(f"path must start with '/', got {path!r} (§3)")
-    return build_request(
-        "GET",
-        path,
+    headers = Headers(
         [
             ("Host", host),
             *_UPGRADE_HEADERS,
             ("Sec-WebSocket-Key", key),
             ("Sec-WebSocket-Version", "13"),
             *extra_headers,
-        ],
+        ]
     )
+    return Request("GET", path, "HTTP/1.1", headers)
 
 
 def _fail(reason: str, response: Response) -> HandshakeError:

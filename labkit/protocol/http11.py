@@ -6,7 +6,10 @@ header block is complete (the empty line, RFC 9112 §2.1) the parser returns a
 ``.trailing`` -- after a ``101 Switching Protocols`` those bytes are already
 WebSocket frames and must go to the frame parser, not be dropped.
 
-Message bodies are not parsed: a handshake has none.  Strictness choices:
+Message bodies are not parsed: a handshake has none.  The other way,
+:meth:`Request.serialize` and :meth:`Response.serialize` turn a message back
+into the exact bytes to send, so a server can keep the :class:`Response` it
+wrote instead of parsing its own bytes again.  Strictness choices:
 
 * Lines must end in CRLF.  RFC 9112 §2.2 lets a recipient accept a bare LF;
   we reject it (and any bare CR), because lenient line splitting is a classic
@@ -63,7 +66,9 @@ class Headers:
 
     Lookups are case-insensitive (RFC 9110 §5.1).  The object is immutable
     and hashable so that :class:`Request` and :class:`Response` can be frozen.
-    Iterating yields ``(name, value)`` pairs.
+    Iterating yields ``(name, value)`` pairs.  ``headers["Host"]`` is the first
+    value and raises :class:`KeyError` when the field is absent, so code
+    written for ``websockets``' headers reads ours too.
     """
 
     __slots__ = ("_fields",)
@@ -79,6 +84,12 @@ class Headers:
             if key.lower() == lowered:
                 return value
         return default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
 
     def get_all(self, name: str) -> list[str]:
         """Every value of field *name*, in order (RFC 9110 §5.3)."""
@@ -111,7 +122,7 @@ class Headers:
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed request head (RFC 9112 §3), e.g. ``GET /chat HTTP/1.1``."""
+    """A request head (RFC 9112 §3), e.g. ``GET /chat HTTP/1.1``, parsed or to send."""
 
     method: str
     target: str
@@ -123,24 +134,79 @@ class Request:
         """``(1, 1)`` for ``"HTTP/1.1"``."""
         return _version_info(self.version)
 
+    @property
+    def path(self) -> str:
+        """The request target, path and query: ``"/chat?room=1"`` (RFC 9112 §3.2.1, origin-form).
+
+        The same as ``websockets``' ``Request.path``, so that one connection
+        handler reads ``ws.request.path`` alike on the ``websocket`` and
+        ``scratch`` stacks (a token in the query string included).
+        """
+        return self.target
+
+    def serialize(self) -> bytes:
+        """The request head as it goes on the wire, headers in their order.
+
+        Raises :class:`ValueError` for a method, target or field that could
+        not be sent as one valid request (RFC 9112 §3, RFC 9110 §5.5).
+        """
+        if not self.method.isascii() or _TOKEN.fullmatch(self.method.encode("ascii")) is None:
+            raise ValueError(f"invalid method {self.method!r} (RFC 9112 §3.1)")
+        if not self.target.isascii() or _TARGET.fullmatch(self.target.encode("ascii")) is None:
+            raise ValueError(f"invalid request target {self.target!r} (RFC 9112 §3.2)")
+        version = _check_version(self.version)
+        return f"{self.method} {self.target} {version}\r\n".encode("ascii") + _encode_fields(self.headers) + b"\r\n"
+
 
 @dataclass(frozen=True)
 class Response:
-    """A parsed response head (RFC 9112 §4), e.g. ``HTTP/1.1 101 Switching...``."""
+    """A response (RFC 9112 §4), e.g. ``HTTP/1.1 101 Switching...``, parsed or to send.
+
+    A parsed response has an empty ``body``: the handshake parser reads heads
+    only, and what follows a ``101`` is WebSocket frames.
+    """
 
     version: str
     status: int
     reason: str
     headers: Headers
+    body: bytes = b""
 
     @property
     def version_info(self) -> tuple[int, int]:
         """``(1, 1)`` for ``"HTTP/1.1"``."""
         return _version_info(self.version)
 
+    def serialize(self) -> bytes:
+        """The response as it goes on the wire: status line, headers in order, body.
+
+        Raises :class:`ValueError` for a status line or field that could not
+        be sent, or a ``Content-Length`` that does not match the body.
+        """
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"invalid status code {self.status} (RFC 9110 §15)")
+        try:
+            raw_reason = self.reason.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"reason phrase {self.reason!r} is not latin-1") from None
+        if _REASON.fullmatch(raw_reason) is None:
+            raise ValueError(f"invalid reason phrase {self.reason!r} (RFC 9112 §4)")
+        lengths = self.headers.get_all("Content-Length")
+        if lengths and lengths != [str(len(self.body))]:
+            raise ValueError(f"Content-Length {lengths} does not match the {len(self.body)}-byte body")
+        version = _check_version(self.version)
+        status_line = f"{version} {self.status} ".encode("ascii") + raw_reason + b"\r\n"
+        return status_line + _encode_fields(self.headers) + b"\r\n" + self.body
+
 
 def _version_info(version: str) -> tuple[int, int]:
     return int(version[5]), int(version[7])
+
+
+def _check_version(version: str) -> str:
+    if not version.isascii() or _VERSION.fullmatch(version.encode("ascii")) is None:
+        raise ValueError(f"invalid HTTP version {version!r} (RFC 9112 §2.3)")
+    return version
 
 
 def _parse_version(raw: bytes) -> str:
@@ -397,11 +463,7 @@ def build_request(
     headers: Iterable[tuple[str, str]] | Mapping[str, str],
 ) -> bytes:
     """Serialize an HTTP/1.1 request head, headers in the given order."""
-    if not method.isascii() or _TOKEN.fullmatch(method.encode("ascii")) is None:
-        raise ValueError(f"invalid method {method!r} (RFC 9112 §3.1)")
-    if not target.isascii() or _TARGET.fullmatch(target.encode("ascii")) is None:
-        raise ValueError(f"invalid request target {target!r} (RFC 9112 §3.2)")
-    return f"{method} {target} HTTP/1.1\r\n".encode("ascii") + _encode_fields(headers) + b"\r\n"
+    return Request(method, target, "HTTP/1.1", Headers(headers)).serialize()
 
 
 def build_response(
@@ -415,19 +477,7 @@ def build_response(
     If *body* is not empty and no ``Content-Length`` is given, one is added
     (RFC 9112 §6.3: without it the body would only end when TCP closes).
     """
-    if not 100 <= status <= 599:
-        raise ValueError(f"invalid status code {status} (RFC 9110 §15)")
-    try:
-        raw_reason = reason.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"reason phrase {reason!r} is not latin-1") from None
-    if _REASON.fullmatch(raw_reason) is None:
-        raise ValueError(f"invalid reason phrase {reason!r} (RFC 9112 §4)")
     fields = Headers(headers)
-    lengths = fields.get_all("Content-Length")
-    if lengths:
-        if lengths != [str(len(body))]:
-            raise ValueError(f"Content-Length {lengths} does not match the body")
-    elif body:
+    if body and "Content-Length" not in fields:
         fields = Headers([*fields, ("Content-Length", str(len(body)))])
-    return f"HTTP/1.1 {status} ".encode("ascii") + raw_reason + b"\r\n" + _encode_fields(fields) + b"\r\n" + body
+    return Response("HTTP/1.1", status, reason, fields, bytes(body)).serialize()

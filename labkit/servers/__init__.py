@@ -1,41 +1,32 @@
-"""Start labkit's demo servers from a cell or the command line, and stop them cleanly.
+"""Start labkit's servers from a cell or the command line, and stop them cleanly.
 
 Every stack (``http``, ``websocket``, ``socketio``, ``scratch``) is a thin front end in a
-module of this package. This module holds what they share: the handle a cell gets back,
-the name registry that makes re-running a cell safe, and ``stop_all``.
+module of this package that runs an app (:mod:`labkit.apps`) its own way. This module
+holds what they share: the :class:`Backend` contract, the :data:`STACKS` registry, the
+:class:`Server` handle a cell gets back, and :func:`serve`.
+
+Adding a stack: write ``labkit/servers/<name>.py`` with a :class:`Backend` subclass (its
+``options`` and how it carries out an app's actions) and add one line to :data:`STACKS`.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "APPS",
-    "STACKS",
-    "Backend",
-    "Leftovers",
-    "Running",
-    "Server",
-    "leftovers",
-    "register",
-    "replace_running",
-    "running",
-    "serve",
-    "stop_all",
-    "unregister",
-]
+__all__ = ["STACKS", "AsyncBackend", "Backend", "Server", "backend_class", "serve"]
 
-import atexit
-import errno
 import html
 import importlib
-import threading
-import time
 from abc import ABC, abstractmethod
-from types import TracebackType
-from typing import Any, ClassVar, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import Any, ClassVar
 
+from ..apps import APPS, App, Chat, app_class
 from ..errors import LabkitError
+from ..handles import Handle, check_address, format_host, listen_error, start
+from ..i18n import Text, say
+from ..loop import LoopThread
+from ..options import Option, validate
+from ..pages import Page, chat_page
 from ..record import Record
-from .loop import LoopThread
 
 #: stack name -> "module:Backend class"; modules are imported only when used.
 STACKS: dict[str, str] = {
@@ -45,25 +36,43 @@ STACKS: dict[str, str] = {
     "scratch": "labkit.servers.scratch:ScratchBackend",
 }
 
-#: The demo apps and what they mean; each stack gives them the same meaning where it can.
-APPS: dict[str, str] = {
-    "echo": "every message comes back unchanged",
-    "clock": "the server sends the time every second without being asked",
-    "chat": "every text a client sends reaches every other connected client",
-}
+#: Seconds a server has to start listening before ``serve`` gives up.
+START_TIMEOUT = 10.0
+#: Seconds a stack's shutdown may take in all, whatever its clients do.
+STOP_TIMEOUT = 2.0
 
 
 class Backend(ABC):
-    """One running server of one stack; ``Server`` wraps it for users."""
+    """One running server of one stack, running one app; :class:`Server` wraps it for users."""
 
     stack: ClassVar[str]
     scheme: ClassVar[str] = "http"
-    apps: ClassVar[tuple[str, ...]] = tuple(APPS)
+    #: The options this stack takes (checked by :func:`labkit.options.validate`).
+    options: ClassVar[Mapping[str, Option]] = {}
+    #: What the record's connection numbers count: TCP connections or Socket.IO sessions.
+    record_unit: ClassVar[str] = "connection"
 
-    def __init__(self, app: str, record: Record, **options: Any) -> None:
+    def __init__(self, app: App | Any, record: Record, **options: Any) -> None:
         self.app = app
         self.record = record
-        self.options = options
+        self.page: Page | None = options.pop("page", None)
+        if self.page is None and isinstance(app, Chat) and self.chat_page is not None:
+            self.page = chat_page(self.chat_page)
+        self.settings = options
+
+    #: Which class chat page the built-in chat serves at ``GET /`` ("websocket", "socketio"), if any.
+    chat_page: ClassVar[str | None] = None
+    #: What a program written for this stack's library looks like, for the error message.
+    native_kind: ClassVar[Text] = Text("", "")
+
+    @classmethod
+    def native_name(cls, app: Any) -> str | None:
+        """The name of ``app`` if it is a program for this stack's library (a student's own), else None."""
+        return None
+
+    @property
+    def app_name(self) -> str:
+        return self.app.name if isinstance(self.app, App) else str(self.native_name(self.app))
 
     @abstractmethod
     def start(self, host: str, port: int) -> int:
@@ -71,138 +80,105 @@ class Backend(ABC):
 
     @abstractmethod
     def stop(self) -> None:
-        """Close the listener and every connection; join every thread started."""
+        """Close the listener and every connection within :data:`STOP_TIMEOUT`; join every thread."""
 
 
 class AsyncBackend(Backend):
     """A backend whose server is asyncio code running on a private loop thread."""
 
     def start(self, host: str, port: int) -> int:
-        self.loop = LoopThread(f"labkit-{self.stack}-{self.app}", on_error=self.record_error)
+        self.loop = LoopThread(f"labkit-{self.stack}-{self.app_name}", on_error=self.record_error)
         try:
-            return self.loop.run(self.serve(host, port))
+            return self.loop.run(self.serve(host, port), timeout=START_TIMEOUT)
+        except TimeoutError:
+            self.loop.close()
+            raise LabkitError(
+                say(
+                    f"el servidor no empezó a escuchar en {host}:{port} en {START_TIMEOUT:g} s",
+                    f"the server did not start listening on {host}:{port} within {START_TIMEOUT:g} s",
+                )
+            ) from None
         except BaseException:
             self.loop.close()
             raise
 
     def stop(self) -> None:
-        if not self.loop.finish(self.shutdown()):
-            self.record_error("shutdown took over 5 s; connections were cut")
+        if not self.loop.finish(self.shutdown(), timeout=STOP_TIMEOUT + 1):
+            self.record_error(
+                Text(
+                    f"el apagado tardó más de {STOP_TIMEOUT + 1:g} s; se cortaron las conexiones",
+                    f"shutdown took over {STOP_TIMEOUT + 1:g} s; connections were cut",
+                )
+            )
 
-    def record_error(self, message: str) -> None:
-        self.record.add("error", None, message)
+    def record_error(self, message: str | Text) -> None:
+        self.record.error(None, message)
+
+    def run_soon(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Schedule ``coro`` on the server's loop from any thread (the result is not awaited)."""
+        self.loop.loop.call_soon_threadsafe(self.loop.loop.create_task, coro)
 
     @abstractmethod
     async def serve(self, host: str, port: int) -> int: ...
 
     @abstractmethod
-    async def shutdown(self) -> None: ...
+    async def shutdown(self) -> None:
+        """Stop listening and close every connection, all within :data:`STOP_TIMEOUT`."""
 
 
-def _backend_class(stack: str) -> type[Backend]:
+def backend_class(stack: Any) -> type[Backend]:
+    """The backend of ``stack``, imported on first use, or one clear error listing the stacks."""
     try:
         target = STACKS[stack]
-    except KeyError:
-        raise LabkitError(f"unknown stack {stack!r}; choose one of: {', '.join(STACKS)}") from None
+    except (KeyError, TypeError):
+        raise LabkitError(
+            say(
+                f"pila desconocida {stack!r}; elige una de: {', '.join(STACKS)}",
+                f"unknown stack {stack!r}; choose one of: {', '.join(STACKS)}",
+            )
+        ) from None
     module, _, name = target.partition(":")
     cls: type[Backend] = getattr(importlib.import_module(module), name)
     return cls
 
 
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-class Server:
+class Server(Handle):
     """A handle on one running server: its address, its record, and ``stop()``."""
 
-    def __init__(self, name: str, app: str, stack: str, host: str, backend: Backend, port: int) -> None:
-        self.name = name
+    def __init__(self, name: str, app: str, stack: str, host: str, port: int, backend: Backend) -> None:
+        super().__init__(name)
         self.app = app
         self.stack = stack
         self.host = host
         self.port = port
         self.record = backend.record
         self._backend = backend
-        self._stopped = False
-        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        return f"{self._backend.scheme}://{_format_host(self.host)}:{self.port}"
+        return f"{self._backend.scheme}://{format_host(self.host)}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return not self._stopped
-
-    def stop(self) -> None:
-        """Stop serving, close every connection, free the port and join the threads.
-
-        Calling it again does nothing.
-        """
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            self._backend.stop()
-        unregister(self)
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _shut_down(self) -> None:
+        self._backend.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<Server {self.name!r}: {self.app} over {self.stack} at {self.url} ({state})>"
+        return say(
+            f"<Servidor {self.name!r}: {self.app} sobre {self.stack} en {self.url} ({self.state_text()})>",
+            f"<Server {self.name!r}: {self.app} over {self.stack} at {self.url} ({self.state_text()})>",
+        )
 
     def _repr_html_(self) -> str:
-        state = "running" if self.running else "stopped"
-        return (
-            f"<b>{html.escape(self.app)}</b> over <b>{html.escape(self.stack)}</b> "
-            f"at <code>{html.escape(self.url)}</code> ({state}; "
-            f"name <code>{html.escape(self.name)}</code>; <code>.record</code> shows what it saw)"
+        app, stack, url, name = (html.escape(s) for s in (self.app, self.stack, self.url, self.name))
+        return say(
+            f"<b>{app}</b> sobre <b>{stack}</b> en <code>{url}</code> ({self.state_text()}; "
+            f"nombre <code>{name}</code>; <code>.record</code> muestra lo que vio)",
+            f"<b>{app}</b> over <b>{stack}</b> at <code>{url}</code> ({self.state_text()}; "
+            f"name <code>{name}</code>; <code>.record</code> shows what it saw)",
         )
 
 
-class Running(Protocol):
-    """Anything a cell starts that ``stop_all`` must stop: a server, a tap."""
-
-    @property
-    def name(self) -> str: ...
-
-    def stop(self) -> None: ...
-
-
-_registry: dict[str, Running] = {}
-_registry_lock = threading.Lock()
-
-
-def replace_running(name: str) -> None:
-    """Stop what runs under ``name``, so that a re-run cell can take its name (and port)."""
-    with _registry_lock:
-        previous = _registry.get(name)
-    if previous is not None:
-        previous.stop()
-
-
-def register(handle: Running) -> None:
-    """Keep ``handle`` under its name until it stops, for ``running`` and ``stop_all``."""
-    with _registry_lock:
-        _registry[handle.name] = handle
-
-
-def unregister(handle: Running) -> None:
-    with _registry_lock:
-        if _registry.get(handle.name) is handle:
-            del _registry[handle.name]
-
-
 def serve(
-    app: str,
+    app: Any,
     over: str = "websocket",
     name: str | None = None,
     host: str = "127.0.0.1",
@@ -211,81 +187,50 @@ def serve(
 ) -> Server:
     """Start ``app`` over the stack ``over`` and return once it accepts connections.
 
+    ``app`` is one of labkit's apps by name (``"echo"``, ``"clock"``, ``"chat"``), or a
+    program of your own written for the stack's library: a websockets connection handler
+    (``async def handler(websocket): ...``) for ``websocket`` and ``scratch``, or a
+    ``socketio.AsyncServer`` for ``socketio``. ``page=`` (HTML text, or the path of a file
+    or folder) is served at ``GET /`` on the same port.
+
     ``port=0`` lets the system pick a free port. A server started under the name of a
     running one replaces it (the name defaults to ``"app-over"``), so re-running a cell
-    never fails with "address already in use".
+    never fails with "address already in use". Options are checked before anything
+    starts: the app's (``interval`` for the clock) and the stack's (``max_size``, …).
     """
-    cls = _backend_class(over)
-    if app not in cls.apps:
-        raise LabkitError(f"unknown app {app!r} for stack {over!r}; choose one of: {', '.join(cls.apps)}")
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise LabkitError(f"port must be a whole number from 0 to 65535, not {port!r}")
-    name = name or f"{app}-{over}"
-    replace_running(name)
-    backend = cls(app, Record(), **options)
-    try:
-        bound = backend.start(host, port)
-    except OSError as exc:
-        raise _listen_error(exc, host, port) from None
-    server = Server(name, app, over, host, backend, bound)
-    register(server)
-    return server
+    cls = backend_class(over)
+    if isinstance(app, str):
+        app_cls: type[App] | None = app_class(app)
+        label = app
+    else:
+        app_cls = None
+        found = cls.native_name(app)
+        if found is None:
+            raise LabkitError(
+                say(
+                    f"app debe ser el nombre de una app de labkit ({', '.join(APPS)}) o {cls.native_kind.es}, "
+                    f"no {type(app).__name__}",
+                    f"app must be the name of a labkit app ({', '.join(APPS)}) or {cls.native_kind.en}, "
+                    f"not {type(app).__name__}",
+                )
+            )
+        label = found
+    check_address(host, port)
+    app_options = app_cls.options if app_cls is not None else {}
+    clean = validate(options, (f"app {label}", app_options), (f"stack {over}", cls.options))
+    if name is not None and (not isinstance(name, str) or not name):
+        raise LabkitError(say(f"name debe ser un texto, no {name!r}", f"name must be a text, not {name!r}"))
+    name = name or f"{label}-{over}"
+    for_app = {k: v for k, v in clean.items() if k in app_options}
+    for_stack = {k: v for k, v in clean.items() if k not in app_options}
 
+    def launch() -> Server:
+        program = app_cls(**for_app) if app_cls is not None else app
+        backend = cls(program, Record(unit=cls.record_unit), **for_stack)
+        try:
+            bound = backend.start(host, port)
+        except OSError as exc:
+            raise listen_error(exc, host, port) from None
+        return Server(name, label, over, host, bound, backend)
 
-def _listen_error(exc: OSError, host: str, port: int) -> LabkitError:
-    if exc.errno == errno.EADDRINUSE:
-        return LabkitError(
-            f"port {port} on {host} is already in use; stop what holds it, pick another port, or use port 0"
-        )
-    return LabkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-
-
-def running() -> list[Running]:
-    """The servers started by ``serve`` (and taps started by ``tap``) that are still running."""
-    with _registry_lock:
-        return list(_registry.values())
-
-
-def stop_all() -> None:
-    """Stop every server started by ``serve`` and every tap started by ``tap``."""
-    for server in running():
-        server.stop()
-
-
-atexit.register(stop_all)
-
-
-#: Threads alive when labkit was imported: the kernel's own, not ours to count.
-_baseline_threads = {thread.ident for thread in threading.enumerate()}
-
-
-class Leftovers:
-    """Servers still running and threads started since labkit was imported."""
-
-    def __init__(self, servers: list[Running], threads: list[threading.Thread]) -> None:
-        self.servers = servers
-        self.threads = threads
-
-    def __bool__(self) -> bool:
-        return bool(self.servers or self.threads)
-
-    def __repr__(self) -> str:
-        if not self:
-            return "nothing left running: 0 servers, 0 threads"
-        names = [repr(s) for s in self.servers] + [f"thread {t.name}" for t in self.threads]
-        return f"still running: {len(self.servers)} servers, {len(self.threads)} threads\n" + "\n".join(names)
-
-
-def leftovers(wait: float = 2.0) -> Leftovers:
-    """What is still running that a lesson started; threads get ``wait`` seconds to finish."""
-    deadline = time.monotonic() + wait
-    while True:
-        threads = [t for t in threading.enumerate() if t.ident not in _baseline_threads and not _kernel_thread(t)]
-        if not threads or time.monotonic() >= deadline:
-            return Leftovers(running(), threads)
-        time.sleep(0.02)
-
-
-def _kernel_thread(thread: threading.Thread) -> bool:
-    """Threads IPython starts on demand (history saving, output watchers) are not a lesson's."""
-    return type(thread).__module__.split(".")[0] in {"IPython", "ipykernel", "jupyter_client", "zmq"}
+    return start(name, launch)

@@ -1,232 +1,171 @@
-"""The ``http`` stack: the demo apps on the standard library's threaded ``http.server``.
+"""The ``http`` stack: the apps over plain HTTP/1.1, served by aiohttp.
 
-It speaks HTTP/1.1 with keep-alive and answers HTTP/1.0 requests by closing the
-connection after each response, so a lesson can count TCP connections both ways. What it
+It speaks HTTP/1.1 with keep-alive and closes HTTP/1.0 connections after each response,
+so a lesson can count TCP connections both ways (aiohttp parses and frames the messages:
+``Expect: 100-continue``, chunked bodies, bodies left unread, idle connections). What it
 cannot do, by design of HTTP, is speak first: a client learns news only by asking again.
 
-- echo:  POST / answers the request body unchanged (same Content-Type).
-- clock: GET / answers the current time (what polling reads).
-- chat:  POST / with a text adds a message; GET /?after=N answers the messages after N
-  as JSON (a chat by polling).
+- ``POST /`` with a body is a message to the app: its reply is the response (``200``);
+  a message for others is kept for polling (``201`` with ``{"id": n}``).
+- ``GET /`` asks: the clock answers the time now; the chat answers the messages after
+  ``?after=N`` as JSON (a chat by polling); the echo says how to use it.
 """
 
 from __future__ import annotations
 
 __all__ = ["HttpBackend"]
 
+import asyncio
+import contextlib
 import json
-import os
-import selectors
-import socket
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from ..apps import chat_payload, clock_text
-from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
-from . import Backend
+from aiohttp import web
 
+from ..apps import AppError, Send
+from ..i18n import Text
+from ..options import Option, size
+from ..pages import page_option
+from ..patches import ConnectionCounter
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead
+from . import STOP_TIMEOUT, AsyncBackend
 
-class Handler(BaseHTTPRequestHandler):
-    """One TCP connection: possibly several requests when the client keeps it alive."""
-
-    protocol_version = "HTTP/1.1"
-    # A request line without a version would get an HTTP/0.9 answer: a bare body with no
-    # status line. HTTP/0.9 is long obsolete; answer such lines (garbage, mostly) as 1.0.
-    default_request_version = "HTTP/1.0"
-    server: LabServer
-    error_content_type = "text/plain; charset=utf-8"
-    error_message_format = "%(code)d %(message)s: %(explain)s\n"
-
-    def version_string(self) -> str:
-        return "labkit-http"
-
-    def setup(self) -> None:
-        super().setup()
-        self.conn = self.server.record.new_connection()
-        self.server.record.add("open", self.conn, f"from {self.client_address[0]}:{self.client_address[1]}")
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.record.add("close", self.conn, "connection closed")
-
-    def parse_request(self) -> bool:
-        ok = super().parse_request()
-        if ok:
-            head = HttpHead.of(self.requestline, self.headers.items())
-            self.server.record.add("request", self.conn, self.requestline, data=head)
-        return ok
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self.response_status = f"{code} {message or self.responses.get(code, ('',))[0]}"
-        self.response_headers: list[tuple[str, str]] = []
-        super().send_response(code, message)
-
-    def send_header(self, keyword: str, value: str) -> None:
-        super().send_header(keyword, value)
-        self.response_headers.append((keyword, value))
-
-    def end_headers(self) -> None:
-        super().end_headers()
-        head = HttpHead.of(f"{self.protocol_version} {self.response_status}", self.response_headers)
-        self.server.record.add("response", self.conn, self.response_status, data=head)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """The base class writes every request to stderr; errors go to the record instead."""
-        if format.startswith("code %d") or "error" in format.lower():
-            self.server.record.add("error", getattr(self, "conn", None), format % args)
-
-    def reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self.server.record.message(self.conn, SERVER_TO_CLIENT, body)
-
-    def read_body(self) -> bytes | None:
-        length = self.headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > self.server.max_body:
-            self.reply(400 if not length.isdigit() else 413, b"a body needs a valid Content-Length up to 1 MiB\n")
-            self.close_connection = True
-            return None
-        body = self.rfile.read(int(length))
-        self.server.record.message(self.conn, CLIENT_TO_SERVER, body)
-        return body
-
-    def do_GET(self) -> None:
-        app = self.server.app
-        if app == "clock":
-            self.reply(200, clock_text().encode() + b"\n")
-        elif app == "chat":
-            query = parse_qs(urlsplit(self.path).query)
-            after = query.get("after", ["0"])[0]
-            if not after.isdigit():
-                self.reply(400, b"after must be a message number\n")
-                return
-            messages = self.server.chat_after(int(after))
-            self.reply(200, json.dumps(messages, ensure_ascii=False).encode(), "application/json")
-        else:
-            self.reply(200, b"POST a body to this URL and it comes back unchanged\n")
-
-    do_HEAD = do_GET
-
-    def do_POST(self) -> None:
-        body = self.read_body()
-        if body is None:
-            return
-        app = self.server.app
-        if app == "echo":
-            self.reply(200, body, self.headers.get("Content-Type", "application/octet-stream"))
-        elif app == "chat":
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                self.reply(400, b"a chat message must be UTF-8 text\n")
-                return
-            number = self.server.chat_post(self.conn, text)
-            self.reply(201, json.dumps({"id": number}).encode(), "application/json")
-        else:
-            self.reply(405, b"the clock only answers GET\n")
+#: The ``Server`` header of every response: the stack, not the versions installed.
+SERVER_NAME = "labkit-http"
+#: Seconds an idle kept-alive connection stays open (a lesson keeps one across cells).
+IDLE_TIMEOUT = 600.0
+#: Connections waiting to be accepted before the system refuses more.
+BACKLOG = 512
+#: ``?after=N``: ASCII digits only (``str.isdigit`` also accepts "²").
+_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
-class LabServer(ThreadingHTTPServer):
-    """A threaded HTTP server that stops at once and closes its kept-alive connections."""
-
-    daemon_threads = True
-    max_body = 2**20
-
-    def __init__(self, address: tuple[str, int], app: str, record: Record) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, Handler)
-        self.app = app
-        self.record = record
-        self.open_connections: set[socket.socket] = set()
-        self.handler_threads: set[threading.Thread] = set()
-        self.lock = threading.Lock()
-        self.messages: list[dict[str, object]] = []
-        self._wake_r, self._wake_w = os.pipe()
-        self._stopping = False
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """One daemon thread per connection, tracked so that ``stop`` can close and join it."""
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
-        with self.lock:
-            self.handler_threads = {t for t in self.handler_threads if t.is_alive()}
-            self.handler_threads.add(thread)
-            self.open_connections.add(request)
-        thread.start()
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.lock:
-            self.open_connections.discard(request)
-        super().shutdown_request(request)
-
-    def chat_post(self, sender: int, text: str) -> int:
-        with self.lock:
-            message = chat_payload(sender, text)
-            message["id"] = len(self.messages) + 1
-            self.messages.append(message)
-            return len(self.messages)
-
-    def chat_after(self, after: int) -> list[dict[str, object]]:
-        with self.lock:
-            return self.messages[after:]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """The base class prints a traceback to stderr; record it instead."""
-        self.record.add("error", None, f"handler failed: {sys.exc_info()[1]!r}")
-
-    def serve_until_stopped(self) -> None:
-        """Like ``serve_forever`` but woken by a pipe instead of polling every 0.5 s."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.socket, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self.socket and not self._stopping:
-                        self._handle_request_noblock()  # type: ignore[attr-defined]
-
-    def stop(self, thread: threading.Thread) -> None:
-        self._stopping = True
-        os.write(self._wake_w, b"x")
-        thread.join(10)
-        self.server_close()
-        with self.lock:
-            connections, threads = list(self.open_connections), list(self.handler_threads)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for handler in threads:
-            handler.join(10)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-
-class HttpBackend(Backend):
+class HttpBackend(AsyncBackend):
     stack = "http"
+    options: ClassVar[Mapping[str, Option]] = {
+        "max_size": Option(size(none=False), Text("bytes por cuerpo (1 MiB)", "bytes per body (1 MiB)")),
+        "page": page_option,
+    }
 
-    def __init__(self, app: str, record: Record, **options: Any) -> None:
-        if options:
-            raise LabkitError(f"unknown option(s) for the http stack: {', '.join(sorted(options))}")
-        super().__init__(app, record)
-
-    def start(self, host: str, port: int) -> int:
-        self.server = LabServer((host, port), self.app, self.record)
-        self.thread = threading.Thread(
-            target=self.server.serve_until_stopped, name=f"labkit-http-{self.app}", daemon=True
+    async def serve(self, host: str, port: int) -> int:
+        self.log: list[dict[str, Any]] = []
+        max_size: int = self.settings.get("max_size", 2**20)
+        logger = self.record.logger()
+        server = web.Server(
+            self.handle,
+            request_factory=None,
+            access_log=None,
+            logger=logger,
+            keepalive_timeout=IDLE_TIMEOUT,
+            max_field_size=8190,
         )
-        self.thread.start()
-        bound: int = self.server.server_address[1]
+        self.counter = ConnectionCounter(server, self.record)
+        self.max_size = max_size
+        self.runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.25)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port, backlog=BACKLOG)
+        try:
+            await site.start()
+        except BaseException:
+            await self.runner.cleanup()
+            raise
+        bound: int = self.runner.addresses[0][1]
         return bound
 
-    def stop(self) -> None:
-        self.server.stop(self.thread)
+    async def shutdown(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self.runner.cleanup()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        conn = self.counter.number(request.protocol)
+        version = f"HTTP/{request.version.major}.{request.version.minor}"
+        start = f"{request.method} {request.raw_path} {version}"
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        self.record.add("request", conn, HttpHead.of(start, headers))
+        try:
+            response = await self.answer(request, conn)
+        except web.HTTPException as exc:
+            response = self.text(exc.status, exc.text or exc.reason)
+        await response.prepare(request)
+        status = f"{version} {response.status} {response.reason}"
+        self.record.add("response", conn, HttpHead.of(status, response.headers.items()))
+        if isinstance(response, web.Response) and response.body is not None and request.method != "HEAD":
+            self.record.message(conn, SERVER_TO_CLIENT, bytes(response.body))  # type: ignore[arg-type]
+        await response.write_eof()
+        return response
+
+    async def answer(self, request: web.BaseRequest, conn: int | None) -> web.Response:
+        app = self.app
+        if request.method in ("GET", "HEAD") and self.page is not None:
+            served = self.page.answer(request.raw_path)
+            if served is not None:  # with a page, the app answers at every other path (/app, …)
+                return web.Response(
+                    status=served.status, body=served.body, headers=self.base_headers(served.content_type)
+                )
+        if request.method in ("GET", "HEAD"):
+            if app.http_get == "tick":
+                sends = [a for a in app.tick(conn or 0) if isinstance(a, Send)]
+                return self.text(200, f"{sends[0].message}\n" if sends else "")
+            if app.http_get == "log":
+                after = request.query.get("after", "0")
+                if not _NUMBER.fullmatch(after):
+                    return self.text(
+                        400, str(Text("after debe ser un número de mensaje\n", "after must be a message number\n"))
+                    )
+                return self.json(200, self.log[int(after) :])
+            return self.text(200, str(app.usage))
+        if request.method != "POST" or not app.http_post:
+            allowed = "GET, HEAD, POST" if app.http_post else "GET, HEAD"
+            response = self.text(
+                405, str(Text(f"{app.name} solo atiende {allowed}\n", f"{app.name} answers {allowed}\n"))
+            )
+            response.headers["Allow"] = allowed
+            return response
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 §10.1.1
+        body = await self.read_body(request)
+        self.record.message(conn, CLIENT_TO_SERVER, body)
+        try:
+            actions = app.receive(conn or 0, body)
+        except AppError as exc:
+            self.record.error(conn, exc.text)
+            return self.text(400, f"{exc.text}\n")
+        for action in actions:
+            if isinstance(action, Send) and action.reply:
+                content_type = request.headers.get("Content-Type", "application/octet-stream")
+                return web.Response(status=200, body=action.message, headers=self.base_headers(content_type))
+        kept = [a for a in actions if isinstance(a, Send)]
+        for send in kept:
+            message = dict(send.message) if isinstance(send.message, dict) else {"message": send.message}
+            message["id"] = len(self.log) + 1
+            self.log.append(message)
+        if kept:
+            return self.json(201, {"id": len(self.log)})
+        return self.text(204, "")
+
+    async def read_body(self, request: web.BaseRequest) -> bytes:
+        """The whole body (chunked or not), or 413 when it passes ``max_size``."""
+        if request.content_length is not None and request.content_length > self.max_size:
+            raise web.HTTPRequestEntityTooLarge(max_size=self.max_size, actual_size=request.content_length)
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > self.max_size:
+                raise web.HTTPRequestEntityTooLarge(max_size=self.max_size, actual_size=len(body))
+        return bytes(body)
+
+    @staticmethod
+    def base_headers(content_type: str) -> dict[str, str]:
+        return {"Server": SERVER_NAME, "Content-Type": content_type}
+
+    def text(self, status: int, text: str) -> web.Response:
+        body = text.encode()
+        headers = self.base_headers("text/plain; charset=utf-8")
+        return web.Response(status=status, body=body if status != 204 else None, headers=headers)
+
+    def json(self, status: int, value: Any) -> web.Response:
+        body = json.dumps(value, ensure_ascii=False).encode()
+        return web.Response(status=status, body=body, headers=self.base_headers("application/json"))

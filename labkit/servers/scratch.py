@@ -1,43 +1,50 @@
-"""The ``scratch`` stack: the demo apps on labkit's own protocol code, built from scratch.
+"""The ``scratch`` stack: WebSocket connection handlers on labkit's own protocol code, built from scratch.
 
 Everything WebSocket here is :mod:`labkit.protocol` (sans I/O); this module is only the
-I/O loop around it, on asyncio streams: read bytes, hand them to the parser, write back
-what it returns. It keeps the meanings and the record of the ``websocket`` stack, so a
-lesson can run the same client against both and compare what each server saw.
+I/O around it, on asyncio streams: read bytes, hand them to the protocol, write what it
+hands back, and close TCP when it says so. The connection object a handler gets offers
+the part of websockets' ``ServerConnection`` a lesson uses (``async for message in ws``,
+``send``, ``recv``, ``close(code, reason)``, ``request.path``, ``request.headers``,
+``remote_address``), so labkit's apps and a student's own handler run here unchanged.
 
 One connection goes through three phases:
 
 1. the opening handshake (RFC 6455 §4.2): an HTTP/1.1 request parsed by
    :class:`~labkit.protocol.http11.RequestParser`, answered ``101`` or with an HTTP error;
 2. frames (§5, §6): a :class:`~labkit.protocol.connection.Connection` turns bytes into
-   events one at a time, and the app answers each before the next frame is parsed;
-3. the close (§7): the closing handshake, or failing the connection (§7.1.7), then the
-   server closes TCP first (§7.1.1).
+   events; messages go to the handler, which gets each one before the next frame is
+   parsed, so its reply precedes a Close reply or a failing close frame;
+3. the close (§7): the closing handshake, or failing the connection (§7.1.7); the core
+   says when TCP closes (the server first, §7.1.1), and a timer cuts a peer that never does.
 """
 
 from __future__ import annotations
 
-__all__ = ["Close", "ScratchBackend"]
+__all__ = ["ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK", "ScratchBackend", "ScratchConnection"]
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import traceback
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
-from ..apps import CLOCK_INTERVAL, chat_message, clock_text
-from ..errors import LabkitError
+from ..apps import App
+from ..i18n import Text
+from ..options import Option, size
+from ..pages import NOT_FOUND, page_option
 from ..protocol import (
+    SEND_EOF,
     BinaryMessage,
     CloseCode,
-    CloseReceived,
     Connection,
     HandshakeError,
+    Headers,
     HTTPParseError,
     ProtocolError,
     Request,
     RequestParser,
     Response,
-    ResponseParser,
     Role,
     State,
     TextMessage,
@@ -45,122 +52,460 @@ from ..protocol import (
     build_reject_response,
     validate_request,
 )
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
-from . import AsyncBackend
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
+from . import STOP_TIMEOUT, AsyncBackend
+from .ws_app import AppHandler, handler_name, is_upgrade
 
-#: Options of ``labkit.serve(..., over="scratch")``.
-OPTIONS = ("interval", "max_size")
 #: Bytes asked of the socket per read: one call takes whatever has arrived.
 READ_SIZE = 65536
 #: Seconds a client has to send a complete handshake request (websockets' default).
 OPEN_TIMEOUT = 10.0
-#: Seconds the peer has to answer our Close frame before TCP is cut (§7.1.2).
+#: Seconds the peer has to finish the closing handshake and close TCP (§7.1.1, §7.1.2).
 CLOSE_TIMEOUT = 5.0
-#: Seconds to wait for the peer to close TCP after the last Close frame (§7.1.1).
+#: Seconds to wait for the peer to close TCP after an HTTP error answer.
 LINGER_TIMEOUT = 2.0
-#: Seconds ``shutdown`` waits for the closing handshakes of open connections.
-SHUTDOWN_GRACE = 2.0
-
-#: What a close code means, in the words the ``websocket`` stack's record uses (§7.4.1).
-CLOSE_MEANINGS = {
-    1000: "OK",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status received [internal]",
-    1006: "abnormal closure [internal]",
-    1007: "invalid frame payload data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS handshake failure [internal]",
-}
+#: Messages received but not yet taken by the handler before reading pauses (websockets: 16).
+MAX_QUEUE = 16
+#: Bytes waiting to be written to one client before a broadcast drops it as too slow.
+MAX_BUFFER = 2**20
 
 
-class Close(NamedTuple):
-    """The status of a Close frame; code 1005 stands for a frame without one (§7.1.5)."""
+class ConnectionClosed(Exception):
+    """The connection is closed; like websockets' exception of the same name.
 
-    code: int
-    reason: str = ""
-
-    def __str__(self) -> str:
-        if 3000 <= self.code < 4000:
-            meaning = "registered"
-        elif 4000 <= self.code < 5000:
-            meaning = "private use"
-        else:
-            meaning = CLOSE_MEANINGS.get(self.code, "unknown")
-        return f"{self.code} ({meaning}){f' {self.reason}' if self.reason else ''}"
-
-
-class Session:
-    """One client after the handshake: its stream, its protocol state, what to write next.
-
-    Replies are collected in ``outgoing`` and written with one ``write`` per batch
-    (``flush``): a read that carried ten messages costs one system call to answer.
+    ``code`` and ``reason`` are the WebSocket Connection Close Code and Reason (§7.1.5,
+    §7.1.6): 1006 when TCP closed without a closing handshake.
     """
 
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"connection closed: {code}{f' {reason}' if reason else ''}")
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed normally (1000, 1001, or a Close frame without a status)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed after an error: a protocol violation, a broken network, a failing handler."""
+
+
+def _close_status(close: Any) -> CloseStatus | None:
+    return None if close is None else CloseStatus(int(close.code), close.reason)
+
+
+class ScratchConnection:
+    """One client after the handshake: what a websockets-style handler needs, on labkit.protocol."""
+
     def __init__(
-        self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: Connection
+        self,
+        conn: int,
+        request: Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        record: Record,
+        max_size: int | None,
     ) -> None:
-        self.conn = conn
+        self.labkit_id = conn
+        self.request = request
+        self.remote_address = writer.get_extra_info("peername")
         self.reader = reader
         self.writer = writer
-        self.protocol = protocol
-        self.outgoing: list[bytes] = []
-        self.received: Close | None = None
-        self.sent: Close | None = None
-        self.close_timer: asyncio.TimerHandle | None = None
-        #: Set once the conversation is over and TCP is closing: nothing more is written.
-        self.finished = False
+        self.record = record
+        self.protocol = Connection(Role.SERVER, max_message_size=max_size)
+        #: Messages received, not yet taken by the handler; ``_arrived`` wakes a waiting ``recv``.
+        self._inbox: deque[str | bytes] = deque()
+        self._arrived: asyncio.Future[None] | None = None
+        self._room = asyncio.Event()  # set while fewer than MAX_QUEUE messages wait
+        self._room.set()
+        self._closed = asyncio.Event()  # TCP is closed
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._handler_done = False
+        #: Bytes the protocol handed over, written together by :meth:`_flush`.
+        self._pending: list[bytes] = []
+        self._flush_soon = False
+
+    # What a handler uses -----------------------------------------------------------------
 
     @property
-    def open(self) -> bool:
-        return self.protocol.state is State.OPEN and not self.finished
+    def state(self) -> State:
+        return self.protocol.state
 
-    def send(self, message: str | bytes) -> None:
-        """Queue one message; silently dropped once the closing handshake has begun (§7.1.2)."""
-        if self.open:
-            protocol = self.protocol
-            data = protocol.send_text(message) if isinstance(message, str) else protocol.send_binary(message)
-            self.outgoing.append(data)
+    @property
+    def close_code(self) -> int | None:
+        return self.protocol.close_code
 
-    def flush(self) -> None:
-        """Write what is queued, and the pongs and Close replies the protocol queued itself."""
-        pending = self.protocol.data_to_send()
-        if pending:
-            self.outgoing.append(pending)
-        if self.outgoing:
-            data = b"".join(self.outgoing) if len(self.outgoing) > 1 else self.outgoing[0]
-            self.outgoing.clear()
-            # Writing to a closed transport makes asyncio log warnings to stderr.
-            if not self.finished and not self.writer.transport.is_closing():
-                self.writer.write(data)
+    @property
+    def close_reason(self) -> str | None:
+        return self.protocol.close_reason
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Start the closing handshake (§7.1.2); cut TCP if no Close comes back in time."""
-        if self.open:
-            self.outgoing.append(self.protocol.send_close(code, reason))
-            self.sent = Close(int(code), reason)
-            self.flush()
-            self.close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.writer.transport.abort)
+    async def recv(self) -> str | bytes:
+        """The next message; raises :class:`ConnectionClosed` once none will come."""
+        inbox = self._inbox
+        while not inbox:
+            if self._closed.is_set():
+                raise self._closed_exception()
+            self._arrived = asyncio.get_running_loop().create_future()
+            await self._arrived
+        message = inbox.popleft()
+        if len(inbox) < MAX_QUEUE:
+            self._room.set()
+        self.record.message(self.labkit_id, CLIENT_TO_SERVER, message)
+        return message
 
-    def summary(self) -> str:
-        received = self.received or "no close frame"
-        sent = self.sent or "no close frame"
-        return f"received {received}; sent {sent}"
+    async def let_handler_answer(self) -> None:
+        """Hand the messages waiting over to a handler that reads, and let it answer them."""
+        self._wake()
+        await asyncio.sleep(0)  # the handler takes them and writes its answers
+        self.write_out()
+
+    def _wake(self) -> None:
+        arrived = self._arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    async def __aiter__(self) -> AsyncIterator[str | bytes]:
+        """Every message until the connection closes; ends quietly after a normal close."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message, text for ``str`` and binary for bytes, and wait while the client is behind."""
+        self._queue(message)
+        if self.writer.transport.get_write_buffer_size():
+            try:
+                await self.writer.drain()  # back-pressure: a client that does not read is not fed
+            except OSError:
+                pass
+
+    def send_soon(self, message: str | bytes) -> None:
+        """Send without waiting (broadcasts: the record notes them once, for every recipient)."""
+        self._queue(message, record=False)
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Start the closing handshake (§7.1.2) and wait until TCP is closed (cut after a timeout)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_close(code, reason)
+            self.write_out()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # The I/O loop ----------------------------------------------------------------------
+
+    def _queue(self, message: str | bytes, record: bool = True) -> None:
+        if self.protocol.state is not State.OPEN:
+            raise self._closed_exception()
+        if isinstance(message, str):
+            self.protocol.send_text(message)
+        elif isinstance(message, bytes | bytearray | memoryview):
+            message = bytes(message)
+            self.protocol.send_binary(message)
+        else:
+            raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+        self.write_out()
+        if record:
+            self.record.message(self.labkit_id, SERVER_TO_CLIENT, message)
+
+    def _closed_exception(self) -> ConnectionClosed:
+        code = self.protocol.close_code or CloseCode.ABNORMAL_CLOSURE
+        reason = self.protocol.close_reason or ""
+        normal = code in (CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RECEIVED)
+        return (ConnectionClosedOK if normal else ConnectionClosedError)(int(code), reason)
+
+    def write_out(self) -> None:
+        """Take what the protocol queued; write it all once this turn of the loop is over.
+
+        A read that carried 32 messages gets its 32 answers in one ``write``, not 32: the
+        flush runs after every handler waiting on those messages has answered.
+        """
+        self._pending += self.protocol.data_to_send()
+        if self._pending and not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self.protocol.close_expected() and self._close_timer is None:
+            self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.writer.transport.abort)
+
+    def _flush(self) -> None:
+        """Write the pending bytes; an empty item means: close our side of TCP (§7.1.1)."""
+        self._flush_soon = False
+        pending, self._pending = self._pending, []
+        transport = self.writer.transport
+        if transport.is_closing():
+            return  # writing to a closed transport only makes asyncio warn on stderr
+        chunks: list[bytes] = []
+        for data in pending:
+            if data is not SEND_EOF and data:
+                chunks.append(data)
+                continue
+            if chunks:
+                transport.write(b"".join(chunks))
+                chunks = []
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            else:
+                self.writer.close()
+            return
+        if chunks:
+            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def handler_done(self) -> None:
+        """Nobody will read messages any more: reading never pauses for them again."""
+        self._handler_done = True
+        self._room.set()
+
+    def drop(self, reason: str) -> None:
+        """Fail the connection for a reason of the server's (§7.1.7) and cut TCP at once."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(CloseCode.POLICY_VIOLATION, reason)
+            self.write_out()
+        self.writer.transport.abort()
+
+    async def read_frames(self, data: bytes) -> None:
+        """Read, parse, hand messages over, write replies, until TCP closes.
+
+        Every message a read completes goes to the handler before the next read; what the
+        protocol queued by itself (pongs, a Close reply, the failing close frame, the EOF)
+        is written once per read.
+        """
+        protocol, reader, inbox = self.protocol, self.reader, self._inbox
+        messages = (TextMessage, BinaryMessage)
+        try:
+            while True:
+                if data:
+                    protocol.feed_data(data)
+                    try:
+                        while True:
+                            if inbox and not protocol.next_is_plain_data():
+                                # A Close, a ping or a frame that fails the connection is next:
+                                # the messages before it get their answers first (§7.1.7).
+                                await self.let_handler_answer()
+                            event = protocol.next_event()
+                            if event is None:
+                                break
+                            if isinstance(event, messages):
+                                inbox.append(event.data)
+                            # Ping: the Pong is queued (§5.5.2); Close: the reply is queued (§5.5.1).
+                    except ProtocolError as exc:
+                        self.record.error(
+                            self.labkit_id,
+                            Text(
+                                f"error de protocolo, se cierra con {exc.close_code}: {exc}",
+                                f"protocol error, closing with {exc.close_code}: {exc}",
+                            ),
+                        )
+                    if inbox:
+                        self._wake()
+                        if len(inbox) >= MAX_QUEUE and not self._handler_done:
+                            self._room.clear()
+                    self.write_out()
+                    await self._room.wait()  # a handler that does not read stops the reading
+                try:
+                    data = await reader.read(READ_SIZE)
+                except OSError:
+                    data = b""
+                if not data:
+                    protocol.receive_eof()  # 1006 if the closing handshake was not over (§7.1.5)
+                    self.write_out()
+                    return
+        finally:
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+            self.writer.close()
+            self._closed.set()
+            self._wake()
 
 
-def request_summary(request: Request) -> str:
-    return f"{request.method} {request.target} {request.version} ({len(request.headers)} headers)"
+class ScratchBackend(AsyncBackend):
+    """Handlers on :mod:`labkit.protocol` and ``asyncio.start_server``; no WebSocket library."""
 
+    stack = "scratch"
+    scheme = "ws"
+    chat_page = "websocket"
+    native_kind = Text(
+        "un manejador de conexiones al estilo de websockets (async def manejador(websocket))",
+        "a websockets-style connection handler (async def handler(websocket))",
+    )
+    options: ClassVar[Mapping[str, Option]] = {
+        "page": page_option,
+        "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
+        "max_buffer": Option(
+            size(none=False),
+            Text(
+                "bytes sin enviar a un cliente antes de cortarlo por lento (1 MiB)",
+                "bytes unsent to one client before it is dropped as too slow (1 MiB)",
+            ),
+        ),
+    }
 
-def response_summary(response: Response) -> str:
-    return f"{response.status} {response.reason}"
+    @classmethod
+    def native_name(cls, app: Any) -> str | None:
+        return handler_name(app)
+
+    async def serve(self, host: str, port: int) -> int:
+        self.max_size: int | None = self.settings.get("max_size", 2**20)
+        self.max_buffer: int = self.settings.get("max_buffer", MAX_BUFFER)
+        self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
+        #: Every connection's task; its connection once the handshake succeeded.
+        self.tasks: dict[asyncio.Task[None], ScratchConnection | None] = {}
+        self.server = await asyncio.start_server(self.handle, host, port)
+        bound: int = self.server.sockets[0].getsockname()[1]
+        return bound
+
+    async def shutdown(self) -> None:
+        """Stop listening, say 1001 "going away" to every client (§7.4.1), cut whoever lingers."""
+        self.server.close()
+        await asyncio.sleep(0)  # connections accepted just now start their handlers
+        for task, ws in list(self.tasks.items()):
+            if ws is None:
+                task.cancel()  # still in the opening handshake: nothing to say goodbye on
+            elif ws.protocol.state is State.OPEN:
+                ws.protocol.send_close(CloseCode.GOING_AWAY)
+                ws.write_out()
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=STOP_TIMEOUT - 0.5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 0.5)
+
+    def send_soon(self, ws: ScratchConnection, message: str | bytes) -> bool:
+        """Write ``message`` without waiting; drop a client whose unsent bytes pass ``max_buffer``."""
+        if ws.protocol.state is not State.OPEN:
+            return False
+        if ws.writer.transport.get_write_buffer_size() > self.max_buffer:
+            ws.drop("reader too slow")
+            self.record.error(
+                ws.labkit_id,
+                Text(
+                    f"cliente demasiado lento: más de {self.max_buffer} bytes sin leer; cortado con 1008",
+                    f"client too slow: over {self.max_buffer} bytes unread; dropped with 1008",
+                ),
+            )
+            return False
+        ws.send_soon(message)
+        return True
+
+    # One connection ------------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks[task] = None
+        record = self.record
+        conn = record.new_connection()
+        peer = writer.get_extra_info("peername")
+        record.add("open", conn, Opened(f"{peer[0]}:{peer[1]}" if peer else "?"))
+        ws: ScratchConnection | None = None
+        try:
+            opened = await self.handshake(conn, reader, writer)
+            if opened is None:
+                return
+            request, trailing = opened
+            ws = self.tasks[task] = ScratchConnection(conn, request, reader, writer, record, self.max_size)
+            reading = asyncio.create_task(ws.read_frames(trailing))
+            try:
+                await self.handler(ws)
+            except ConnectionClosed:
+                pass
+            except Exception as exc:
+                record.error(
+                    conn, Text(f"el manejador falló: {exc!r}", f"the handler failed: {exc!r}"), traceback.format_exc()
+                )
+                if ws.protocol.state is State.OPEN:
+                    ws.protocol.send_close(CloseCode.INTERNAL_ERROR)
+                    ws.write_out()
+            ws.handler_done()
+            if ws.protocol.state is State.OPEN:
+                ws.protocol.send_close(CloseCode.NORMAL)
+                ws.write_out()
+            await reading
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+        except Exception as exc:  # a bug of ours must not reach the loop's stderr handler
+            record.error(conn, Text(f"error interno: {exc!r}", f"internal error: {exc!r}"), traceback.format_exc())
+            writer.transport.abort()
+        finally:
+            del self.tasks[task]
+            if ws is not None:
+                protocol = ws.protocol
+                record.add(
+                    "close", conn, Closed(_close_status(protocol.close_received), _close_status(protocol.close_sent))
+                )
+            writer.close()
+
+    async def answer_page(
+        self, conn: int, request: Request, served: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """A browser's plain GET: the page (``page=``), then close (no keep-alive here)."""
+        headers = Headers(
+            [
+                ("Content-Type", served.content_type),
+                ("Content-Length", str(len(served.body))),
+                ("Connection", "close"),
+            ]
+        )
+        response = Response("HTTP/1.1", served.status, served.reason, headers, served.body)
+        writer.write(response.serialize())
+        self.record.add("request", conn, request_head(request))
+        self.record.add("response", conn, response_head(response))
+        await linger(reader, writer)
+
+    async def handshake(
+        self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[Request, bytes] | None:
+        """The opening handshake (§4.2): the request and the bytes that followed it, or None."""
+        record = self.record
+        parser = RequestParser()
+        request: Request | None = None
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                while request is None:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        raise ConnectionResetError("the client closed the connection before a complete request")
+                    request = parser.feed(data)
+            if self.page is not None and request.method == "GET" and not is_upgrade(request.headers):
+                served = self.page.answer(request.target) or NOT_FOUND
+                await self.answer_page(conn, request, served, reader, writer)
+                return None
+            key = validate_request(request)
+        except HandshakeError as exc:
+            # §4.2.1: "the server MUST stop processing the client's handshake and return an
+            # HTTP response with an appropriate error code (such as 400 Bad Request)".
+            if request is not None:
+                record.add("request", conn, request_head(request))
+            response = build_reject_response(exc)
+            writer.write(response.serialize())
+            record.add("response", conn, response_head(response))
+            kind = "invalid HTTP request" if isinstance(exc, HTTPParseError) else "invalid WebSocket request"
+            tipo = "petición HTTP no válida" if isinstance(exc, HTTPParseError) else "petición WebSocket no válida"
+            record.error(conn, Text(f"handshake fallido: {tipo}: {exc}", f"handshake failed: {kind}: {exc}"))
+            await linger(reader, writer)
+            return None
+        except OSError as exc:  # TimeoutError is one, and so is a reset
+            if isinstance(exc, TimeoutError):
+                reason = Text(
+                    f"ninguna petición completa en {OPEN_TIMEOUT:g} s", f"no complete request within {OPEN_TIMEOUT:g} s"
+                )
+                record.error(conn, Text(f"handshake fallido: {reason.es}", f"handshake failed: {reason.en}"))
+            else:
+                record.error(conn, Text(f"handshake fallido: {exc}", f"handshake failed: {exc}"))
+            return None
+        # §4.2.2: no subprotocol and no extension is selected, so a browser's
+        # permessage-deflate offer is simply declined by leaving it out.
+        response = build_accept_response(key)
+        writer.write(response.serialize())
+        record.add("request", conn, request_head(request))
+        record.add("response", conn, response_head(response))
+        return request, parser.trailing
 
 
 def request_head(request: Request) -> HttpHead:
@@ -171,245 +516,20 @@ def response_head(response: Response) -> HttpHead:
     return HttpHead.of(f"{response.version} {response.status} {response.reason}", response.headers)
 
 
-def _parse_response(data: bytes) -> Response:
-    """The response labkit sent, parsed back, so the record holds what went on the wire."""
-    response = ResponseParser().feed(data)
-    assert response is not None
-    return response
+async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close TCP first (§7.1.1) without losing our last bytes.
 
-
-class ScratchBackend(AsyncBackend):
-    """The demo apps on :mod:`labkit.protocol` and ``asyncio.start_server``; no library."""
-
-    stack = "scratch"
-    scheme = "ws"
-
-    def __init__(self, app: str, record: Record, **options: Any) -> None:
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise LabkitError(f"unknown option(s) for the scratch stack: {', '.join(sorted(unknown))}")
-        super().__init__(app, record, **options)
-        interval = options.get("interval", CLOCK_INTERVAL)
-        if not isinstance(interval, int | float) or interval <= 0:
-            raise LabkitError(f"interval must be a number of seconds above 0, not {interval!r}")
-        max_size = options.get("max_size", 2**20)
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
-            raise LabkitError(f"max_size must be a whole number of bytes above 0, or None, not {max_size!r}")
-        self.interval = float(interval)
-        self.max_size: int | None = max_size
-        #: Every handler task; ``None`` until its handshake succeeds.
-        self.tasks: dict[asyncio.Task[None], Session | None] = {}
-        self.members: list[Session] = []
-        self.on_message: Callable[[Session, str | bytes], None] = {
-            "echo": self.echo,
-            "clock": self.listen,
-            "chat": self.chat,
-        }[app]
-
-    async def serve(self, host: str, port: int) -> int:
-        self.server = await asyncio.start_server(self.handle, host, port)
-        bound: int = self.server.sockets[0].getsockname()[1]
-        return bound
-
-    async def shutdown(self) -> None:
-        """Stop listening, say 1001 "going away" to every client (§7.4.1), then cut the rest."""
-        self.server.close()
-        await asyncio.sleep(0)  # connections accepted just now start their handlers
-        for task, session in list(self.tasks.items()):
-            if session is None:
-                task.cancel()  # still in the opening handshake: nothing to say goodbye on
-            else:
-                session.close(CloseCode.GOING_AWAY)
-        if self.tasks:
-            _, pending = await asyncio.wait(set(self.tasks), timeout=SHUTDOWN_GRACE)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.server.wait_closed(), 1)
-
-    # ------------------------------------------------------------------
-    # One connection
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks[task] = None
-        conn = self.record.new_connection()
-        peer = writer.get_extra_info("peername")
-        self.record.add("open", conn, f"from {peer[0]}:{peer[1]}" if peer else "opened")
-        session: Session | None = None
-        try:
-            opened = await self.handshake(conn, reader, writer)
-            if opened is not None:
-                session = Session(conn, reader, writer, Connection(Role.SERVER, max_message_size=self.max_size))
-                self.tasks[task] = session
-                await self.converse(session, opened)
-        except asyncio.CancelledError:
-            writer.transport.abort()
-            raise
-        except Exception as exc:  # a bug of ours must not reach the loop's stderr handler
-            self.record.add("error", conn, f"internal error: {exc!r}")
-            writer.transport.abort()
-        finally:
-            del self.tasks[task]
-            if session is not None:
-                if session.close_timer is not None:
-                    session.close_timer.cancel()
-                self.record.add("close", conn, session.summary(), data=(session.received, session.sent))
-            writer.close()
-
-    async def handshake(self, conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
-        """The opening handshake (§4.2); return the bytes that followed the request, or None."""
-        parser = RequestParser()
-        request: Request | None = None
-        try:
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                while request is None:
-                    data = await reader.read(READ_SIZE)
-                    if not data:
-                        raise ConnectionResetError("the client closed the connection before a complete request")
-                    request = parser.feed(data)
-            key = validate_request(request)
-        except HandshakeError as exc:
-            # §4.2.1: "the server MUST stop processing the client's handshake and return an
-            # HTTP response with an appropriate error code (such as 400 Bad Request)".
-            if request is not None:
-                self.record.add("request", conn, request_summary(request), data=request_head(request))
-            response = build_reject_response(exc)
-            writer.write(response)
-            self.record.add("response", conn, response_summary(r := _parse_response(response)), data=response_head(r))
-            kind = "invalid HTTP request" if isinstance(exc, HTTPParseError) else "invalid WebSocket request"
-            self.record.add("error", conn, f"handshake failed: {kind}: {exc}")
-            await self.linger(reader, writer)
-            return None
-        except OSError as exc:  # TimeoutError is one, and so is a reset
-            reason = f"no complete request within {OPEN_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else exc
-            self.record.add("error", conn, f"handshake failed: {reason}")
-            return None
-        # §4.2.2: no subprotocol and no extension is selected, so a browser's
-        # permessage-deflate offer is simply declined by leaving it out.
-        response = build_accept_response(key)
-        writer.write(response)
-        self.record.add("request", conn, request_summary(request), data=request_head(request))
-        self.record.add("response", conn, response_summary(r := _parse_response(response)), data=response_head(r))
-        return parser.trailing
-
-    async def converse(self, session: Session, data: bytes) -> None:
-        """Frames both ways until the closing handshake is over or the connection fails."""
-        app = self.app
-        if app == "chat":
-            self.members.append(session)
-        ticker = asyncio.create_task(self.tick(session)) if app == "clock" else None
-        try:
-            await self.read_frames(session, data)
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-                await asyncio.gather(ticker, return_exceptions=True)
-            if app == "chat":
-                self.members.remove(session)
-        session.flush()
-        session.finished = True
-        await self.linger(session.reader, session.writer)
-
-    async def read_frames(self, session: Session, data: bytes) -> None:
-        """Read, parse, answer, write, until Close frames went both ways, failure or EOF."""
-        protocol = session.protocol
-        reader, writer = session.reader, session.writer
-        on_message = self.on_message
-        message_types = (TextMessage, BinaryMessage)
-        while True:
-            if data:
-                protocol.feed_data(data)
-                try:
-                    # One event at a time: each reply is queued before the next frame is
-                    # parsed, so it precedes a Close reply or a failing close frame.
-                    while (event := protocol.next_event()) is not None:
-                        if isinstance(event, message_types):
-                            on_message(session, event.data)
-                        elif isinstance(event, CloseReceived):
-                            session.received = Close(int(event.code), event.reason)
-                            if session.sent is None:  # §5.5.1: the protocol queued the echo
-                                session.sent = session.received
-                        # Ping: the Pong is already queued (§5.5.2); Pong: nothing to do (§5.5.3).
-                except ProtocolError as exc:
-                    self.failed(session, exc)
-                session.flush()
-                if protocol.state is State.CLOSED:
-                    return
-                try:
-                    await writer.drain()  # back-pressure: a client that does not read is not fed
-                except OSError:
-                    return
-            try:
-                data = await reader.read(READ_SIZE)
-            except OSError:
-                return
-            if not data:
-                return  # TCP closed without a closing handshake: code 1006 (§7.1.5)
-
-    def failed(self, session: Session, exc: ProtocolError) -> None:
-        """§7.1.7 Fail the WebSocket Connection: the protocol queued the close frame to send."""
-        if session.sent is None:
-            reason = exc.reason.encode()[:123].decode("utf-8", "ignore")  # as the protocol truncates it
-            session.sent = Close(exc.close_code, reason)
-        self.record.add("error", session.conn, f"protocol error, closing with {exc.close_code}: {exc}")
-
-    async def linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Close TCP first (§7.1.1), without losing our last bytes.
-
-        Closing a socket with unread input makes the kernel send a reset, which can
-        destroy our Close frame or HTTP error before the client reads it. So: send FIN,
-        read and drop whatever still comes until the client closes too, then close.
-        """
-        if writer.transport.is_closing():
-            return
-        try:
-            if writer.can_write_eof():
-                writer.write_eof()
-            async with asyncio.timeout(LINGER_TIMEOUT):
-                while await reader.read(READ_SIZE):
-                    pass
-        except OSError:  # timeout, reset, or ENOTCONN from shutdown() on a reset socket
-            pass
-
-    # ------------------------------------------------------------------
-    # The apps: the same meanings as on the websocket stack
-
-    def echo(self, session: Session, message: str | bytes) -> None:
-        """Each message comes back unchanged: text as text, binary as binary."""
-        note = self.record.message
-        note(session.conn, CLIENT_TO_SERVER, message)
-        session.send(message)
-        note(session.conn, SERVER_TO_CLIENT, message)
-
-    def listen(self, session: Session, message: str | bytes) -> None:
-        """The clock only notes what a client says."""
-        self.record.message(session.conn, CLIENT_TO_SERVER, message)
-
-    async def tick(self, session: Session) -> None:
-        """Send the time now and every ``interval`` seconds, without being asked."""
-        while session.open:
-            now = clock_text()
-            session.send(now)
-            session.flush()
-            self.record.message(session.conn, SERVER_TO_CLIENT, now)
-            try:
-                await session.writer.drain()
-            except OSError:
-                return
-            await asyncio.sleep(self.interval)
-
-    def chat(self, session: Session, message: str | bytes) -> None:
-        """Deliver each text to every other member, as ``{"from": conn, "text": text}``."""
-        self.record.message(session.conn, CLIENT_TO_SERVER, message)
-        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-        delivered = chat_message(session.conn, text)
-        others = [member for member in self.members if member is not session and member.open]
-        for other in others:
-            other.send(delivered)
-            other.flush()
-        self.record.add(
-            "send", None, f"to {len(others)} others: {delivered}", direction=SERVER_TO_CLIENT, data=delivered
-        )
+    Closing a socket with unread input makes the kernel send a reset, which can destroy
+    our HTTP error before the client reads it. So: send FIN, read and drop whatever still
+    comes until the client closes too, then close.
+    """
+    if writer.transport.is_closing():
+        return
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_TIMEOUT):
+            while await reader.read(READ_SIZE):
+                pass
+    except OSError:  # timeout, reset, or ENOTCONN from shutdown() on a reset socket
+        pass

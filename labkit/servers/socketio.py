@@ -1,13 +1,11 @@
-"""The ``socketio`` stack: the demo apps on python-socketio, served by aiohttp.
+"""The ``socketio`` stack: python-socketio served by aiohttp.
 
-Socket.IO is its own protocol on top of Engine.IO, which carries it over WebSocket or
-HTTP long polling; a plain WebSocket client cannot use these apps (lesson 04 shows why).
-
-- echo:  the event ``"echo"`` is acknowledged with the same data.
-- clock: the event ``"clock"`` carries the time, now and every second.
-- chat:  the event ``"chat"`` with a text reaches every other client; ``"join"`` and
-  ``"leave"`` a room name change rooms, and ``"chat"`` with ``{"room": r, "text": t}``
-  reaches the others in room ``r`` only.
+Socket.IO is its own protocol on top of Engine.IO, which carries it over WebSocket or HTTP
+long polling; a plain WebSocket client cannot use these apps (lesson 04 shows why). An
+app's messages travel as Socket.IO events named after it (``"echo"``, ``"clock"``,
+``"chat"``); the chat also answers ``"join"`` and ``"leave"`` with a room name, which the
+server carries out with ``enter_room`` and ``leave_room`` (in Node: ``socket.join``).
+The record numbers Socket.IO *sessions*, not TCP connections: one session may use several.
 """
 
 from __future__ import annotations
@@ -15,82 +13,169 @@ from __future__ import annotations
 __all__ = ["SocketIOBackend"]
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-import engineio.packet
 import socketio
-import socketio.packet
 from aiohttp import web
 
-from ..apps import CLOCK_INTERVAL, chat_payload, clock_text
+from ..apps import Action, App, AppError, Enter, Leave, Send
 from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
-from . import AsyncBackend
+from ..i18n import Text, say
+from ..options import Option, origins, size, strings, whole_seconds
+from ..pages import page_option
+from ..patches import Undo, close_polling_sessions_promptly, drop_slow_readers, record_socketio
+from . import STOP_TIMEOUT, AsyncBackend
 
-#: Options of ``labkit.serve(..., over="socketio")`` passed on to ``socketio.AsyncServer``.
-SERVER_OPTIONS = ("cors_allowed_origins", "ping_interval", "ping_timeout", "transports", "max_http_buffer_size")
+#: Packets queued for one session before it is disconnected as too slow.
+MAX_QUEUE = 1000
+
+#: Options passed on to ``socketio.AsyncServer``, with what they mean.
+SERVER_OPTIONS: dict[str, Option] = {
+    "cors_allowed_origins": Option(
+        origins, Text("orígenes admitidos (el mismo origen)", "allowed origins (same origin only)")
+    ),
+    "ping_interval": Option(whole_seconds, Text("segundos entre pings (25)", "seconds between pings (25)")),
+    "ping_timeout": Option(whole_seconds, Text("segundos para el pong (20)", "seconds to wait for a pong (20)")),
+    "transports": Option(
+        strings(("polling", "websocket")), Text("transportes admitidos (los dos)", "transports allowed (both)")
+    ),
+    "max_http_buffer_size": Option(
+        size(none=False), Text("bytes por mensaje (1 000 000)", "bytes per message (1,000,000)")
+    ),
+}
 
 
-class RecordedServer(socketio.AsyncServer):  # type: ignore[misc]
-    """Notes each acknowledgement it sends: a handler's return value is sent only when asked for."""
+class AppEvents:
+    """Runs a labkit app on a Socket.IO server: its actions become emits, acks and rooms."""
 
-    labkit_backend: SocketIOBackend
+    def __init__(self, backend: SocketIOBackend) -> None:
+        self.backend = backend
+        self.sio = backend.sio
+        self.app = backend.app
+        self.recorder = backend.recorder
+        self.ticks: dict[str, asyncio.Task[None]] = {}
+        self.sids: dict[int, str] = {}
 
-    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        if pkt.packet_type in (socketio.packet.ACK, socketio.packet.BINARY_ACK):
-            backend = self.labkit_backend
-            sid = self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/")
-            args = pkt.data[0] if isinstance(pkt.data, list) and len(pkt.data) == 1 else pkt.data
-            backend.record.add("send", backend.conns.get(sid), f"ack: {args!r}", direction=SERVER_TO_CLIENT)
-        await super()._send_packet(eio_sid, pkt)
+    def install(self) -> None:
+        self.sio.on("connect", self.connect)
+        self.sio.on("disconnect", self.disconnect)
+        self.sio.on("*", self.event)
 
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        conn = self.recorder.number(sid)
+        self.sids[conn] = sid
+        await self.carry_out(sid, conn, self.app.open(conn))
+        if self.app.interval is not None:
+            self.ticks[sid] = asyncio.create_task(self.tick(sid, conn, self.app.interval))
 
-def request_line(environ: dict[str, Any], cache_buster: bool = True) -> str:
-    """The request line; without ``cache_buster`` it leaves out the ``t=`` stamp polling adds."""
-    query = environ.get("QUERY_STRING", "")
-    if not cache_buster:
-        query = "&".join(part for part in query.split("&") if not part.startswith("t="))
-    return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}{'?' + query if query else ''}"
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        if reason == self.sio.reason.CLIENT_DISCONNECT:
+            self.backend.end_polling_session(sid)
+        conn = self.recorder.number(sid)
+        self.sids.pop(conn, None)
+        await self.carry_out(sid, conn, self.app.close(conn))
+        tick = self.ticks.pop(sid, None)
+        if tick is not None:
+            tick.cancel()
+
+    async def event(self, event: str, sid: str, *args: Any) -> Any:
+        """Every event: the app's own become actions; the answer to one is its acknowledgement."""
+        if event not in self.app.listens_to:
+            return self.sio.not_handled  # recorded, never acknowledged
+        conn = self.recorder.number(sid)
+        data = args[0] if len(args) == 1 else (list(args) if args else None)
+        try:
+            actions = self.app.receive(conn, data, event)
+        except AppError as exc:
+            self.backend.record.error(conn, exc.text)
+            return f"error: {exc.text}"
+        return await self.carry_out(sid, conn, actions)
+
+    async def tick(self, sid: str, conn: int, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.carry_out(sid, conn, self.app.tick(conn))
+
+    async def carry_out(self, sid: str, conn: int, actions: list[Action]) -> Any:
+        """Rooms first, then emits; the reply (if any) is returned, to be sent as the ack."""
+        reply = None
+        for action in actions:
+            if isinstance(action, Enter):
+                await self.sio.enter_room(sid, action.room)
+            elif isinstance(action, Leave):
+                await self.sio.leave_room(sid, action.room)
+            elif isinstance(action, Send):
+                if action.reply:
+                    reply = action.message
+                elif action.broadcast:
+                    await self.sio.emit(action.event or self.app.event, action.message, to=action.room, skip_sid=sid)
+                else:
+                    sids = [self.sids[target] for target in action.to if target in self.sids]
+                    if sids:
+                        await self.sio.emit(action.event or self.app.event, action.message, to=sids)
+        return reply
 
 
 class SocketIOBackend(AsyncBackend):
     stack = "socketio"
+    record_unit = "session"
+    chat_page = "socketio"
+    native_kind = Text("un socketio.AsyncServer", "a socketio.AsyncServer")
+    options: ClassVar[Mapping[str, Option]] = {
+        **SERVER_OPTIONS,
+        "page": page_option,
+        "max_queue": Option(
+            size(none=False),
+            Text(
+                "paquetes sin enviar a un cliente antes de desconectarlo por lento (1000)",
+                "packets unsent to one client before it is disconnected as too slow (1000)",
+            ),
+        ),
+    }
 
-    def __init__(self, app: str, record: Record, **options: Any) -> None:
-        unknown = set(options) - {*SERVER_OPTIONS, "interval"}
-        if unknown:
-            raise LabkitError(f"unknown option(s) for the socketio stack: {', '.join(sorted(unknown))}")
-        for name in ("ping_interval", "ping_timeout"):
-            value = options.get(name, 1)
-            if not isinstance(value, int) or value < 1:
-                # python-engineio announces int(seconds) * 1000 ms: 0.5 s would reach clients as 0.
-                raise LabkitError(f"{name} must be a whole number of seconds, 1 or more, not {value!r}")
-        super().__init__(app, record, **options)
-        self.interval = float(options.pop("interval", CLOCK_INTERVAL))
-        self.conns: dict[str, int] = {}
-        self.clocks: dict[str, asyncio.Task[None]] = {}
-        self.session_closers: set[asyncio.Task[None]] = set()
+    @classmethod
+    def native_name(cls, app: Any) -> str | None:
+        return "socketio.AsyncServer" if isinstance(app, socketio.AsyncServer) else None
 
     async def serve(self, host: str, port: int) -> int:
         logger = self.record.logger()
-        self.sio = RecordedServer(
-            async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **self.options
-        )
-        self.sio.labkit_backend = self
-        self.socketio_engineio_disconnect = self.sio.eio.handlers["disconnect"]
-        self.sio.eio.on("disconnect", self.engineio_disconnect)
-        self.sio.on("connect", self.connect)
-        self.sio.on("disconnect", self.disconnect)
-        if self.app == "echo":
-            self.sio.on("echo", self.echo)
-        elif self.app == "chat":
-            self.sio.on("chat", self.chat)
-            self.sio.on("join", self.join)
-            self.sio.on("leave", self.leave)
+        settings = dict(self.settings)
+        self.max_queue: int = settings.pop("max_queue", MAX_QUEUE)
+        if isinstance(self.app, App):
+            self.sio = socketio.AsyncServer(
+                async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **settings
+            )
         else:
-            self.sio.on("*", self.other)
+            if settings:
+                raise LabkitError(
+                    say(
+                        f"{', '.join(sorted(settings))}: dalo al crear tu socketio.AsyncServer",
+                        f"{', '.join(sorted(settings))}: give it when you create your socketio.AsyncServer",
+                    )
+                )
+            self.sio = self.app
+            if self.sio.async_mode != "aiohttp":
+                raise LabkitError(
+                    say(
+                        f"tu AsyncServer usa async_mode={self.sio.async_mode!r}; labkit lo sirve con aiohttp: "
+                        "créalo con socketio.AsyncServer(async_mode='aiohttp')",
+                        f"your AsyncServer uses async_mode={self.sio.async_mode!r}; labkit serves it with aiohttp: "
+                        "create it with socketio.AsyncServer(async_mode='aiohttp')",
+                    )
+                )
+        self.undo = Undo()
+        self.recorder = record_socketio(self.sio, self.record, self.undo)
+        drop_slow_readers(self.sio, self.record, self.recorder.numbers, self.max_queue, self.undo)
+        self.background: set[asyncio.Task[Any]] = set()
+        self.end_polling_session = close_polling_sessions_promptly(self.sio, self.background, self.undo)
+        if isinstance(self.app, App):
+            AppEvents(self).install()
         aiohttp_app = web.Application()
         self.sio.attach(aiohttp_app)
+        if self.page is not None:
+            aiohttp_app.router.add_get("/{path:.*}", self.answer_page)
         # At shutdown every client has already been told goodbye; handlers still open after
         # a quarter second (a WebSocket waiting for its peer) are cut rather than awaited.
         self.runner = web.AppRunner(
@@ -102,107 +187,26 @@ class SocketIOBackend(AsyncBackend):
             await site.start()
         except BaseException:
             await self.runner.cleanup()
+            self.undo.restore()
             raise
         bound: int = self.runner.addresses[0][1]
         return bound
 
+    async def answer_page(self, request: web.Request) -> web.Response:
+        """A browser's GET: the page (``page=``) and labkit's files, next to ``/socket.io/``."""
+        assert self.page is not None
+        served = self.page.answer(request.path_qs)
+        if served is None:
+            raise web.HTTPNotFound()
+        return web.Response(status=served.status, body=served.body, headers={"Content-Type": served.content_type})
+
     async def shutdown(self) -> None:
-        for sid in list(self.conns):
-            await self.sio.disconnect(sid)
-        await self.runner.cleanup()
-
-    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        conn = self.conns[sid] = self.record.new_connection()
-        self.record.add("open", conn, f"from {environ.get('REMOTE_ADDR', '?')} over {self.sio.transport(sid)}")
-        headers = tuple((k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_"))
-        head = HttpHead.of(request_line(environ), headers)
-        self.record.add("request", conn, request_line(environ, cache_buster=False), data=head)
-        if self.app == "clock":
-            self.clocks[sid] = asyncio.create_task(self.tick(sid, conn))
-
-    async def disconnect(self, sid: str, reason: Any = None) -> None:
-        if reason == self.sio.reason.CLIENT_DISCONNECT:
-            self.end_polling_session(sid)
-        conn = self.conns.pop(sid, None)
-        clock = self.clocks.pop(sid, None)
-        if clock is not None:
-            clock.cancel()
-        self.record.add("close", conn, f"disconnected: {reason or 'unknown reason'}")
-
-    def end_polling_session(self, sid: str) -> None:
-        """Close a polling client's Engine.IO session once it leaves the only namespace.
-
-        python-engineio's client can stop its write loop before it sends the close packet
-        (``1``) that should follow a Socket.IO disconnect (``41``), and then waits for the
-        server's next ping (25 s) to end its pending GET. Closing the session from here
-        answers that GET with a close packet at once, as socket.io's own client would
-        have asked for.
-        """
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-        if socket is not None and not socket.upgraded and not socket.closing and not socket.closed:
-            task = asyncio.create_task(self.sio.eio.disconnect(eio_sid))
-            self.session_closers.add(task)
-            task.add_done_callback(self.session_closers.discard)
-
-    async def engineio_disconnect(self, eio_sid: str, reason: Any = None) -> Any:
-        """Answer a polling client's pending GET when its Engine.IO session closes.
-
-        When a polling client closes its session, Engine.IO leaves the GET the client still
-        has open unanswered, so the client's ``disconnect()`` waits for its read timeout
-        (30 s). A no-op packet answers that GET at once.
-        """
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is not None and not socket.upgraded:
-            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
-        return await self.socketio_engineio_disconnect(eio_sid, reason)
-
-    async def other(self, event: str, sid: str, *data: Any) -> None:
-        self.record.add("recv", self.conns.get(sid), f"{event}: {data!r}", direction=CLIENT_TO_SERVER, data=data)
-
-    async def echo(self, sid: str, data: Any = None) -> Any:
-        """Acknowledge with the same data (sent only if the client asked for an ack)."""
-        conn = self.conns.get(sid)
-        self.record.add("recv", conn, f"echo: {data!r}", direction=CLIENT_TO_SERVER, data=data)
-        return data
-
-    async def tick(self, sid: str, conn: int) -> None:
-        while True:
-            now = clock_text()
-            await self.sio.emit("clock", now, to=sid)
-            self.record.add("send", conn, f"clock: {now!r}", direction=SERVER_TO_CLIENT, data=now)
-            await asyncio.sleep(self.interval)
-
-    async def chat(self, sid: str, data: Any = None) -> str | None:
-        """Deliver the text to every other client, or to the others in a room."""
-        conn = self.conns.get(sid, 0)
-        self.record.add("recv", conn, f"chat: {data!r}", direction=CLIENT_TO_SERVER, data=data)
-        room: str | None = None
-        if isinstance(data, dict) and isinstance(data.get("room"), str) and isinstance(data.get("text"), str):
-            room, text = data["room"], data["text"]
-        elif isinstance(data, str):
-            text = data
-        else:
-            self.record.add("error", conn, f"chat needs a text or {{'room': …, 'text': …}}, not {data!r}")
-            return "error: chat needs a text or {'room': ..., 'text': ...}"
-        payload = chat_payload(conn, text, room)
-        await self.sio.emit("chat", payload, to=room, skip_sid=sid)
-        self.record.add("send", None, f"chat to {room or 'everyone'}: {payload!r}", direction=SERVER_TO_CLIENT)
-        return None
-
-    async def join(self, sid: str, room: Any = None) -> list[str]:
-        return await self.change_room(sid, room, enter=True)
-
-    async def leave(self, sid: str, room: Any = None) -> list[str]:
-        return await self.change_room(sid, room, enter=False)
-
-    async def change_room(self, sid: str, room: Any, enter: bool) -> list[str]:
-        """Join or leave a room; the acknowledgement lists the rooms the client is now in."""
-        conn = self.conns.get(sid)
-        self.record.add("recv", conn, f"{'join' if enter else 'leave'}: {room!r}", direction=CLIENT_TO_SERVER)
-        if isinstance(room, str) and room:
-            if enter:
-                await self.sio.enter_room(sid, room)
-            else:
-                await self.sio.leave_room(sid, room)
-        return sorted(r for r in self.sio.rooms(sid) if r != sid)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT / 2):
+                for sid in list(self.recorder.numbers):
+                    with contextlib.suppress(Exception):
+                        await self.sio.disconnect(sid)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_TIMEOUT / 2):
+                await self.runner.cleanup()
+        self.undo.restore()

@@ -1,7 +1,8 @@
-"""The ``websocket`` stack: the demo apps on the ``websockets`` library (new asyncio API).
+"""The ``websocket`` stack: connection handlers on the ``websockets`` library (new asyncio API).
 
-What labkit adds to a bare ``websockets`` server is only the record: a connection
-subclass notes each TCP connection and its handshake, and the handlers note each message.
+What labkit adds to a bare ``websockets`` server is only the record: a connection subclass
+notes the TCP connection, its handshake and every message it receives or sends, so the
+record is the same whether labkit's apps or a student's own handler runs on it.
 """
 
 from __future__ import annotations
@@ -9,53 +10,46 @@ from __future__ import annotations
 __all__ = ["WebSocketBackend"]
 
 import asyncio
+import contextlib
 import functools
 import logging
-from typing import Any
+import traceback
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed, InvalidMessage
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
-from websockets.protocol import CONNECTING
+from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from ..apps import CLOCK_INTERVAL, chat_message, clock_text
-from ..errors import LabkitError
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead, Record
-from . import AsyncBackend
+from ..apps import App
+from ..i18n import Text
+from ..options import Option, choice, origins, seconds, size
+from ..pages import NOT_FOUND, page_option
+from ..patches import answer_garbage_with_400
+from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
+from . import STOP_TIMEOUT, AsyncBackend
+from .ws_app import AppHandler, handler_name, is_upgrade
 
-#: Options of ``labkit.serve(..., over="websocket")`` passed on to ``websockets.serve``.
-#: Compression is off unless asked for, so that frames on the wire stay readable.
-SERVE_OPTIONS = ("compression", "max_size", "origins", "ping_interval", "ping_timeout", "open_timeout", "close_timeout")
+#: Bytes waiting to be written to one client before a broadcast drops it as too slow.
+MAX_BUFFER = 2**20
 
-
-class GarbageAnswer:
-    """websockets closes silently on bytes that are not HTTP; labkit answers 400 first.
-
-    A student who types a malformed request by hand should see why it failed. This
-    replaces the protocol's ``send_eof`` on the instance: changing the object's class
-    instead would cost every later message about 4 % (CPython rebuilds the instance
-    dict on ``__class__`` assignment; ``labkit bench throughput`` shows it).
-    """
-
-    def __init__(self, protocol: ServerProtocol) -> None:
-        self.protocol = protocol
-        self.send_eof = protocol.send_eof
-        self.rejection: Response | None = None
-
-    def send_eof_after_400(self) -> None:
-        protocol = self.protocol
-        if (
-            protocol.state is CONNECTING
-            and self.rejection is None
-            and isinstance(protocol.handshake_exc, InvalidMessage)
-        ):
-            self.rejection = protocol.reject(
-                400, "Failed to open a WebSocket connection: did not receive a valid HTTP request.\n"
-            )
-            protocol.send_response(self.rejection)  # sends the response, then calls send_eof again
-            return
-        self.send_eof()
+#: Options passed on to ``websockets.serve``, with what they mean.
+SERVE_OPTIONS: dict[str, Option] = {
+    "compression": Option(
+        choice(None, "deflate"), Text("None (por defecto) o 'deflate'", "None (default) or 'deflate'")
+    ),
+    "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
+    "origins": Option(origins, Text("orígenes admitidos (todos)", "allowed origins (any)")),
+    "ping_interval": Option(seconds(none=True), Text("segundos entre pings (20)", "seconds between pings (20)")),
+    "ping_timeout": Option(seconds(none=True), Text("segundos para el pong (20)", "seconds to wait for a pong (20)")),
+    "open_timeout": Option(
+        seconds(none=True), Text("segundos para el handshake (10)", "seconds for the handshake (10)")
+    ),
+    "close_timeout": Option(seconds(none=True), Text("segundos para el cierre (10)", "seconds for the close (10)")),
+}
 
 
 def handshake_failures_recorded_once(logger: logging.Logger) -> logging.Logger:
@@ -68,29 +62,32 @@ def handshake_failures_recorded_once(logger: logging.Logger) -> logging.Logger:
     return logger
 
 
-def request_summary(request: Request) -> str:
-    return f"GET {request.path} HTTP/1.1 ({len(request.headers)} headers)"
-
-
-def response_summary(response: Response) -> str:
-    return f"{response.status_code} {response.reason_phrase}"
+def close_status(frame: Any) -> CloseStatus | None:
+    """websockets' Close frame as the record keeps it."""
+    return None if frame is None else CloseStatus(int(frame.code), frame.reason)
 
 
 class RecordedConnection(ServerConnection):
-    """Notes the TCP connection and the opening handshake in the record."""
+    """Notes the TCP connection, the opening handshake and each message in the record."""
 
-    def __init__(self, protocol: ServerProtocol, server: Server, *, record: Record, **kwargs: Any) -> None:
-        self.garbage = GarbageAnswer(protocol)
-        protocol.send_eof = self.garbage.send_eof_after_400  # type: ignore[method-assign]
+    def __init__(
+        self, protocol: ServerProtocol, server: Server, *, record: Record, live: set[RecordedConnection], **kwargs: Any
+    ) -> None:
+        self.garbage = answer_garbage_with_400(protocol)
         self.record = record
-        self.labkit_id = self.record.new_connection()
+        self.live = live
+        self.labkit_id = record.new_connection()
         super().__init__(protocol, server, **kwargs)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        record = self.record
         peer = transport.get_extra_info("peername")
-        record.add("open", self.labkit_id, f"from {peer[0]}:{peer[1]}" if peer else "opened")
+        self.record.add("open", self.labkit_id, Opened(f"{peer[0]}:{peer[1]}" if peer else "?"))
+        self.live.add(self)
         super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.live.discard(self)
+        super().connection_lost(exc)
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         record = self.record
@@ -99,102 +96,137 @@ class RecordedConnection(ServerConnection):
         finally:
             if self.request is not None:
                 head = HttpHead.of(f"GET {self.request.path} HTTP/1.1", self.request.headers.raw_items())
-                record.add("request", self.labkit_id, request_summary(self.request), data=head)
+                record.add("request", self.labkit_id, head)
             response = self.response or self.garbage.rejection
             if response is not None:
                 start = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
-                head = HttpHead.of(start, response.headers.raw_items())
-                record.add("response", self.labkit_id, response_summary(response), data=head)
-            if self.protocol.handshake_exc is not None:
-                exc = self.protocol.handshake_exc
+                record.add("response", self.labkit_id, HttpHead.of(start, response.headers.raw_items()))
+            exc = self.protocol.handshake_exc
+            if exc is not None:
                 cause = f": {exc.__cause__}" if exc.__cause__ else ""
-                record.add("error", self.labkit_id, f"handshake failed: {exc}{cause}")
+                record.error(
+                    self.labkit_id, Text(f"handshake fallido: {exc}{cause}", f"handshake failed: {exc}{cause}")
+                )
+
+    async def recv(self, *args: Any, **kwargs: Any) -> Any:
+        message = await super().recv(*args, **kwargs)
+        self.record.message(self.labkit_id, CLIENT_TO_SERVER, message)
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        """websockets' own iteration, recording each message without a second ``recv`` layer."""
+        recv, note, conn = super().recv, self.record.message, self.labkit_id
+        try:
+            while True:
+                message = await recv()
+                note(conn, CLIENT_TO_SERVER, message)
+                yield message
+        except ConnectionClosedOK:
+            return
+
+    async def send(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        await super().send(message, *args, **kwargs)
+        if isinstance(message, str | bytes):
+            self.record.message(self.labkit_id, SERVER_TO_CLIENT, message)
 
 
 class WebSocketBackend(AsyncBackend):
     stack = "websocket"
     scheme = "ws"
+    chat_page = "websocket"
+    native_kind = Text(
+        "un manejador de conexiones de websockets (async def manejador(websocket))",
+        "a websockets connection handler (async def handler(websocket))",
+    )
+    options: ClassVar[Mapping[str, Option]] = {
+        **SERVE_OPTIONS,
+        "page": page_option,
+        "max_buffer": Option(
+            size(none=False),
+            Text(
+                "bytes sin enviar a un cliente antes de cortarlo por lento (1 MiB)",
+                "bytes unsent to one client before it is dropped as too slow (1 MiB)",
+            ),
+        ),
+    }
 
-    def __init__(self, app: str, record: Record, **options: Any) -> None:
-        unknown = set(options) - {*SERVE_OPTIONS, "interval"}
-        if unknown:
-            raise LabkitError(f"unknown option(s) for the websocket stack: {', '.join(sorted(unknown))}")
-        options.setdefault("compression", None)
-        super().__init__(app, record, **options)
-        self.interval = float(options.pop("interval", CLOCK_INTERVAL))
-        self.members: dict[ServerConnection, int] = {}
-        self.handle_app = {"echo": self.echo, "clock": self.clock, "chat": self.chat}[app]
+    @classmethod
+    def native_name(cls, app: Any) -> str | None:
+        return handler_name(app)
 
     async def serve(self, host: str, port: int) -> int:
-        record = self.record
+        settings = dict(self.settings)
+        self.max_buffer: int = settings.pop("max_buffer", MAX_BUFFER)
+        settings.setdefault("compression", None)  # frames on the wire stay readable
+        self.live: set[RecordedConnection] = set()
+        self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
         self.server: Server = await serve(
             self.handle,
             host,
             port,
-            create_connection=functools.partial(RecordedConnection, record=record),  # type: ignore[arg-type]
-            logger=handshake_failures_recorded_once(record.logger()),
-            **{k: v for k, v in self.options.items() if k in SERVE_OPTIONS},
+            process_request=self.answer_page,
+            create_connection=functools.partial(RecordedConnection, record=self.record, live=self.live),  # type: ignore[arg-type]
+            logger=handshake_failures_recorded_once(self.record.logger()),
+            **settings,
         )
         bound: int = self.server.sockets[0].getsockname()[1]
         return bound
 
+    def answer_page(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A browser's plain GET gets the page (``page=``); a WebSocket handshake goes on."""
+        if self.page is None or is_upgrade(request.headers):
+            return None
+        served = self.page.answer(request.path) or NOT_FOUND
+        headers = Headers([("Content-Type", served.content_type), ("Content-Length", str(len(served.body)))])
+        return Response(served.status, served.reason, headers, served.body)
+
     async def shutdown(self) -> None:
+        """Say 1001 "going away" to every client; cut whoever has not finished within the limit."""
         self.server.close()
-        await self.server.wait_closed()
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT - 0.5):
+                await self.server.wait_closed()
+        except TimeoutError:
+            for connection in list(self.live):  # mid-handshake, or never answering the close
+                connection.transport.abort()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self.server.wait_closed()
 
     async def handle(self, ws: ServerConnection) -> None:
-        conn: int = getattr(ws, "labkit_id", 0)
+        assert isinstance(ws, RecordedConnection)
+        conn = ws.labkit_id
         try:
-            await self.handle_app(ws, conn)
+            await self.handler(ws)
         except ConnectionClosed:
             pass
+        except Exception as exc:
+            self.record.error(
+                conn,
+                Text(f"el manejador falló: {exc!r}", f"the handler failed: {exc!r}"),
+                traceback.format_exc(),
+            )
+            await ws.close(1011)
         finally:
             await ws.close()
-            received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
-            self.record.add(
-                "close",
-                conn,
-                f"received {received or 'no close frame'}; sent {sent or 'no close frame'}",
-                data=(received, sent),
+            protocol = ws.protocol
+            self.record.add("close", conn, Closed(close_status(protocol.close_rcvd), close_status(protocol.close_sent)))
+
+    def send_soon(self, ws: Any, message: str | bytes) -> bool:
+        """Write ``message`` without waiting; drop a client whose unsent bytes pass ``max_buffer``."""
+        if ws.protocol.state is not OPEN:
+            return False
+        if ws.transport.get_write_buffer_size() > self.max_buffer:
+            ws.protocol.fail(1008, "reader too slow")
+            ws.send_data()
+            ws.transport.abort()
+            self.record.error(
+                ws.labkit_id,
+                Text(
+                    f"cliente demasiado lento: más de {self.max_buffer} bytes sin leer; cortado con 1008",
+                    f"client too slow: over {self.max_buffer} bytes unread; dropped with 1008",
+                ),
             )
-
-    async def echo(self, ws: ServerConnection, conn: int) -> None:
-        """Each message comes back unchanged: text as text, binary as binary."""
-        note = self.record.message
-        async for message in ws:
-            note(conn, CLIENT_TO_SERVER, message)
-            await ws.send(message)
-            note(conn, SERVER_TO_CLIENT, message)
-
-    async def clock(self, ws: ServerConnection, conn: int) -> None:
-        """Send the time now and every ``interval`` seconds, without being asked."""
-
-        async def listen() -> None:
-            async for message in ws:
-                self.record.message(conn, CLIENT_TO_SERVER, message)
-
-        listener = asyncio.create_task(listen())
-        try:
-            while not listener.done():
-                now = clock_text()
-                await ws.send(now)
-                self.record.message(conn, SERVER_TO_CLIENT, now)
-                await asyncio.wait({listener}, timeout=self.interval)
-        finally:
-            listener.cancel()
-
-    async def chat(self, ws: ServerConnection, conn: int) -> None:
-        """Deliver each text to every other member, as ``{"from": conn, "text": text}``."""
-        self.members[ws] = conn
-        try:
-            async for message in ws:
-                self.record.message(conn, CLIENT_TO_SERVER, message)
-                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                others = [member for member in self.members if member is not ws]
-                delivered = chat_message(conn, text)
-                broadcast(others, delivered)
-                self.record.add(
-                    "send", None, f"to {len(others)} others: {delivered}", direction=SERVER_TO_CLIENT, data=delivered
-                )
-        finally:
-            del self.members[ws]
+            return False
+        broadcast([ws], message)
+        return True

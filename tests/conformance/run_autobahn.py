@@ -129,6 +129,7 @@ def run_suite(wstest: Path, cases: list[str], timeout: float) -> tuple[dict[str,
     """Serve echo over scratch, run the fuzzing client, return its verdicts and the server's own errors."""
     sys.path.insert(0, str(ROOT))
     import labkit
+    from labkit.i18n import using
 
     shutil.rmtree(REPORTS, ignore_errors=True)
     REPORTS.mkdir()
@@ -150,7 +151,9 @@ def run_suite(wstest: Path, cases: list[str], timeout: float) -> tuple[dict[str,
                 timeout=timeout,
             )
         # Errors the record holds that are not the peer's fault: a bug of the server's own.
-        internal = [e.data for e in server.record.entries("error") if str(e.data).startswith("internal error")]
+        with using("en"):
+            failed = ("internal error", "the handler failed")
+            internal = [e.detail for e in server.record.entries("error") if e.detail.startswith(failed)]
     if result.returncode != 0:
         raise SetupError(f"wstest exited with {result.returncode}; see {REPORTS / 'wstest.log'}")
     index = json.loads((REPORTS / "index.json").read_text())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_00
 from tests.exercises.notebook_cells import exercise_function
 
@@ -30,7 +31,7 @@ def solution(url: str, texto: str) -> str:
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", language)
+    monkeypatch.setattr(labkit.i18n, "_chosen", language)
     result = lesson_00.check(exercise_function(LESSON, language, "ida_y_vuelta"))
     assert not result
     assert "ws.send(texto)" in result.message
@@ -43,14 +44,14 @@ def test_a_solution_passes() -> None:
 
 
 def test_returning_the_text_without_sending_it_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_00.check(lambda url, texto: texto)
     assert not result
     assert "opened no connection" in result.message
 
 
 def test_connecting_without_sending_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def sends_nothing(url: str, texto: str) -> None:
         with labkit.ws_connect(url):
@@ -69,7 +70,7 @@ def test_connecting_without_sending_is_caught(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_sending_bytes_gets_the_binary_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def sends_bytes(url: str, texto: str) -> object:
         with labkit.ws_connect(url) as ws:
@@ -83,7 +84,7 @@ def test_sending_bytes_gets_the_binary_hint(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_connection_left_open_gets_the_with_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     leaked: list[Any] = []
 
     def leaves_it_open(url: str, texto: str) -> object:
@@ -102,7 +103,7 @@ def test_a_connection_left_open_gets_the_with_hint(monkeypatch: pytest.MonkeyPat
 
 
 def test_an_exception_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def breaks(url: str, texto: str) -> str:
         raise RuntimeError("boom")

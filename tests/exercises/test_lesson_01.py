@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_01
 from tests.exercises.notebook_cells import exercise_function
 
@@ -38,7 +39,7 @@ solution = sending("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n")
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", language)
+    monkeypatch.setattr(labkit.i18n, "_chosen", language)
     result = lesson_01.check(exercise_function(LESSON, language, "pedir_hora"))
     assert not result
     assert ("no enviaste ningún byte" if language == "es" else "sent no bytes") in result.message
@@ -66,21 +67,21 @@ def test_extra_headers_are_fine() -> None:
     ],
 )
 def test_classic_mistakes_get_their_hint(template: str, hint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_01.check(sending(template))
     assert not result
     assert hint in result.message
 
 
 def test_returning_the_whole_response_gets_the_body_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_01.check(sending("GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n", whole=True))
     assert not result
     assert "return only the body" in result.message
 
 
 def test_returning_bytes_gets_the_decode_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def returns_bytes(host: str, port: int) -> bytes:
         body = solution(host, port)
@@ -93,7 +94,7 @@ def test_returning_bytes_gets_the_decode_hint(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_made_up_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def makes_it_up(host: str, port: int) -> str:
         solution(host, port)
@@ -105,7 +106,7 @@ def test_a_made_up_time_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_not_connecting_and_raising_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     assert "opened no connection" in lesson_01.check(lambda host, port: "").message
 
     def breaks(host: str, port: int) -> str:

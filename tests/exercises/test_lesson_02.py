@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_02
 from tests.exercises.notebook_cells import exercise_function
 
@@ -34,7 +35,7 @@ def test_the_solution_matches_rfc_6455_section_1_3() -> None:
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", language)
+    monkeypatch.setattr(labkit.i18n, "_chosen", language)
     result = lesson_02.check(exercise_function(LESSON, language, "calcular_accept"))
     assert not result
     assert "SHA-1" in result.message
@@ -70,21 +71,21 @@ def test_a_live_server_agrees_with_the_solution() -> None:
 def test_classic_mistakes_get_their_hint(
     wrong: Callable[[str], object], hint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_02.check(wrong)
     assert not result
     assert hint in result.message
 
 
 def test_a_function_right_only_for_the_rfc_key_fails_live(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_02.check(lambda clave: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
     assert not result
     assert "the server answered" in result.message
 
 
 def test_an_exception_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
 
     def breaks(clave: str) -> str:
         raise ValueError("boom")

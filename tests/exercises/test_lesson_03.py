@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_03
 from tests.exercises.notebook_cells import exercise_function
 
@@ -15,7 +16,7 @@ LESSON = "03-dos-direcciones.ipynb"
 
 @pytest.fixture(autouse=True)
 def spanish_and_nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LABKIT_LANG", "es")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "es")
     yield
     assert labkit.running() == []
 
@@ -91,6 +92,6 @@ def test_an_exception_is_a_verdict_not_a_crash() -> None:
 
 
 def test_the_verdict_speaks_english_in_english_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_03.check(exercise_function(LESSON, "en", "recoger_ticks"))
     assert repr(result).startswith("✘ Not yet: recoger_ticks(url, 3) opened no connection")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_04
 from tests.exercises.notebook_cells import exercise_function
 
@@ -20,7 +21,7 @@ SOCKETIO = ["connect", "disconnect", "event", "ack", "connect_error", "binary_ev
 
 @pytest.fixture(autouse=True)
 def spanish_and_nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LABKIT_LANG", "es")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "es")
     yield
     assert labkit.running() == []
 
@@ -114,6 +115,6 @@ def test_a_json_error_on_ack_packets_points_at_the_ack_id() -> None:
 
 
 def test_the_verdict_speaks_english_in_english_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     result = lesson_04.check(exercise_function(LESSON, "en", "decodificar"))
     assert repr(result).startswith("✘ Not yet: decodificar('2') returned (None, None, None, None); expected")

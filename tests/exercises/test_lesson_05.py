@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_05
 from labkit.protocol.frames import Frame, Opcode, decode, encode
 from tests.exercises.notebook_cells import exercise_function
@@ -17,7 +18,7 @@ LESSON = "05-tramas-a-mano.ipynb"
 
 @pytest.fixture(autouse=True)
 def english_and_nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     yield
     assert labkit.running() == []
 
@@ -63,7 +64,7 @@ def test_the_cases_cover_every_length_form_and_its_edges() -> None:
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_the_mask_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", language)
+    monkeypatch.setattr(labkit.i18n, "_chosen", language)
     result = lesson_05.check(exercise_function(LESSON, language, "codificar_texto"))
     assert not result
     assert "MASK" in result.message
@@ -181,7 +182,7 @@ def test_an_exception_is_reported_not_raised() -> None:
 
 
 def test_spanish_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", "es")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "es")
     assert "Olvidaste el bit MASK" in lesson_05.check(without_mask_bit).message
     assert "¡Correcto!" in repr(lesson_05.check(solution))
 

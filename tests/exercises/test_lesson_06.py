@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import labkit
+import labkit.i18n
 from labkit.exercises import lesson_06
 from labkit.protocol import (
     HandshakeError,
@@ -25,7 +26,7 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 @pytest.fixture(autouse=True)
 def english_and_nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LABKIT_LANG", "en")
+    monkeypatch.setattr(labkit.i18n, "_chosen", "en")
     yield
     assert labkit.running() == []
 
@@ -64,13 +65,13 @@ def with_protocol(peticion: bytes) -> bytes:
         assert request is not None, "a complete request head"
         key = validate_request(request)
     except HandshakeError as exc:
-        return build_reject_response(exc)
-    return build_accept_response(key)
+        return build_reject_response(exc).serialize()
+    return build_accept_response(key).serialize()
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABKIT_LANG", language)
+    monkeypatch.setattr(labkit.i18n, "_chosen", language)
     result = lesson_06.check(exercise_function(LESSON, language, "responder_handshake"))
     assert not result
     assert "HTTP/1.1 101 Switching Protocols" in result.message
@@ -114,7 +115,7 @@ def exact_connection(peticion: bytes) -> bytes:
 
 def accepts_everything(peticion: bytes) -> bytes:
     """Never refuses: answers 101 to a version 8 request too."""
-    return build_accept_response(key_of(peticion) or lesson_06.RFC_KEY)
+    return build_accept_response(key_of(peticion) or lesson_06.RFC_KEY).serialize()
 
 
 def rfc_accept_always(peticion: bytes) -> bytes:

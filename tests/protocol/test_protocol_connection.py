@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +14,7 @@ from websockets.frames import Opcode as WsOpcode
 from websockets.protocol import Protocol as WsProtocol
 from websockets.protocol import Side as WsSide
 
-from labkit.protocol.connection import TRANSITIONS, Connection, Role, State
+from labkit.protocol.connection import DEFAULT_MAX_FRAGMENTS, SEND_EOF, TRANSITIONS, Connection, Role, State
 from labkit.protocol.errors import CloseCode, ConnectionStateError, ProtocolError
 from labkit.protocol.events import (
     BinaryMessage,
@@ -23,7 +24,7 @@ from labkit.protocol.events import (
     Pong,
     TextMessage,
 )
-from labkit.protocol.frames import Frame, FrameParser, Opcode, decode, encode
+from labkit.protocol.frames import Close, Frame, FrameParser, Opcode, decode, encode
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None)
 KEY = bytes.fromhex("37 fa 21 3d")
@@ -33,12 +34,14 @@ def h(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def client(max_message_size: int | None = 2**20) -> Connection:
-    return Connection(Role.CLIENT, max_message_size=max_message_size, mask_key_source=lambda n: KEY)
+def client(max_message_size: int | None = 2**20, max_fragments: int | None = DEFAULT_MAX_FRAGMENTS) -> Connection:
+    return Connection(
+        Role.CLIENT, max_message_size=max_message_size, max_fragments=max_fragments, mask_key_source=lambda n: KEY
+    )
 
 
-def server(max_message_size: int | None = 2**20) -> Connection:
-    return Connection(Role.SERVER, max_message_size=max_message_size)
+def server(max_message_size: int | None = 2**20, max_fragments: int | None = DEFAULT_MAX_FRAGMENTS) -> Connection:
+    return Connection(Role.SERVER, max_message_size=max_message_size, max_fragments=max_fragments)
 
 
 def state(conn: Connection) -> State:
@@ -46,9 +49,16 @@ def state(conn: Connection) -> State:
     return conn.state
 
 
+def wire(conn: Connection) -> bytes:
+    """Every byte *conn* queued, as one string; an EOF it queued must come last."""
+    items = conn.data_to_send()
+    assert SEND_EOF not in items[:-1], items
+    return b"".join(items)
+
+
 def transfer(sender: Connection, receiver: Connection) -> list[Event]:
     """Move every pending byte across the fake wire."""
-    return receiver.receive_data(sender.data_to_send())
+    return receiver.receive_data(wire(sender))
 
 
 def from_client(frame: Frame) -> bytes:
@@ -64,7 +74,7 @@ def fail(conn: Connection, data: bytes) -> ProtocolError:
 
 def close_frame_sent(conn: Connection) -> tuple[int, bytes]:
     """The code and reason bytes of the close frame *conn* queued."""
-    frame = decode(conn.data_to_send())
+    frame = decode(wire(conn))
     assert frame.opcode is Opcode.CLOSE
     return int.from_bytes(frame.payload[:2], "big"), frame.payload[2:]
 
@@ -75,35 +85,52 @@ def close_frame_sent(conn: Connection) -> tuple[int, bytes]:
 
 def test_server_sends_unmasked_fragments() -> None:
     conn = server()
-    assert conn.send_text("Hel", fin=False) == h("01 03 48 65 6c")
-    assert conn.send_text("lo") == h("80 02 6c 6f")
-    assert conn.send_text("Hello") == h("81 05 48656c6c6f")
+    conn.send_text("Hel", fin=False)
+    conn.send_text("lo")
+    conn.send_text("Hello")
+    assert conn.data_to_send() == [h("01 03 48 65 6c"), h("80 02 6c 6f"), h("81 05 48656c6c6f")]
+    assert conn.data_to_send() == []
+
+
+def test_send_methods_return_nothing_everything_comes_out_of_data_to_send() -> None:
+    conn = server()
+    results = [conn.send_text("a"), conn.send_binary(b"b"), conn.send_ping(), conn.send_pong(), conn.send_close()]
+    assert results == [None] * 5
+    assert conn.data_to_send() == [h("81 01 61"), h("82 01 62"), h("89 00"), h("8a 00"), h("88 02 03e8")]
 
 
 def test_client_masks_with_the_injected_key() -> None:
-    assert client().send_text("Hello") == h("81 85 37fa213d 7f9f4d5158")
-    assert client().send_pong(b"Hello") == h("8a 85 37fa213d 7f9f4d5158")
+    conn = client()
+    conn.send_text("Hello")
+    conn.send_pong(b"Hello")
+    assert conn.data_to_send() == [h("81 85 37fa213d 7f9f4d5158"), h("8a 85 37fa213d 7f9f4d5158")]
 
 
 def test_client_asks_for_a_fresh_key_per_frame() -> None:
     keys = iter([b"\x00\x00\x00\x01", b"\x00\x00\x00\x02"])
     conn = Connection(Role.CLIENT, mask_key_source=lambda n: next(keys))
-    assert conn.send_binary(b"") == h("82 80 00000001")
-    assert conn.send_ping() == h("89 80 00000002")
+    conn.send_binary(b"")
+    conn.send_ping()
+    assert conn.data_to_send() == [h("82 80 00000001"), h("89 80 00000002")]
 
 
 def test_binary_headers() -> None:
     conn = server()
-    assert conn.send_binary(bytes(256))[:4] == h("82 7E 01 00")
-    assert conn.send_binary(bytes(65536))[:10] == h("82 7F 00 00 00 00 00 01 00 00")
-    assert conn.send_ping(b"Hello") == h("89 05 48656c6c6f")
+    conn.send_binary(bytes(256))
+    conn.send_binary(bytes(65536))
+    conn.send_ping(b"Hello")
+    short, long, ping = conn.data_to_send()
+    assert short == h("82 7E 01 00") + bytes(256)
+    assert long == h("82 7F 00 00 00 00 00 01 00 00") + bytes(65536)
+    assert ping == h("89 05 48656c6c6f")
 
 
-def test_send_returns_pending_replies_first() -> None:
+def test_replies_and_sent_frames_share_one_queue_in_wire_order() -> None:
     conn = server()
     assert conn.receive_data(from_client(Frame(True, Opcode.PING, b"p"))) == [Ping(b"p")]
-    assert conn.send_text("x") == h("8a 01 70") + h("81 01 78")
-    assert conn.data_to_send() == b""
+    conn.send_text("x")
+    assert conn.data_to_send() == [h("8a 01 70"), h("81 01 78")]
+    assert conn.data_to_send() == []
 
 
 # ---------------------------------------------------------------------------
@@ -112,27 +139,27 @@ def test_send_returns_pending_replies_first() -> None:
 
 def test_text_and_binary_both_ways() -> None:
     c, s = client(), server()
-    wire = c.send_text("héllo, wörld ✓") + c.send_binary(b"\x00\xff")
-    assert s.receive_data(wire) == [
+    c.send_text("héllo, wörld ✓")
+    c.send_binary(b"\x00\xff")
+    assert transfer(c, s) == [
         TextMessage("héllo, wörld ✓"),
         BinaryMessage(b"\x00\xff"),
     ]
-    wire = s.send_text("") + s.send_binary(b"")
-    assert c.receive_data(wire) == [TextMessage(""), BinaryMessage(b"")]
+    s.send_text("")
+    s.send_binary(b"")
+    assert transfer(s, c) == [TextMessage(""), BinaryMessage(b"")]
 
 
 def test_fragmented_messages_with_control_frames_in_between() -> None:
     c, s = client(), server()
-    wire = (
-        c.send_text("κό", fin=False)
-        + c.send_ping(b"1")
-        + c.send_text("σμε", fin=False)
-        + c.send_pong(b"2")
-        + c.send_text("")
-        + c.send_binary(b"a", fin=False)
-        + c.send_binary(b"b")
-    )
-    assert s.receive_data(wire) == [
+    c.send_text("κό", fin=False)
+    c.send_ping(b"1")
+    c.send_text("σμε", fin=False)
+    c.send_pong(b"2")
+    c.send_text("")
+    c.send_binary(b"a", fin=False)
+    c.send_binary(b"b")
+    assert transfer(c, s) == [
         Ping(b"1"),
         Pong(b"2"),
         TextMessage("κόσμε"),
@@ -150,102 +177,121 @@ def test_utf8_sequence_split_across_fragments_is_fine() -> None:
 
 def test_message_arriving_one_byte_at_a_time() -> None:
     c, s = client(), server()
-    wire = c.send_text("Hello, ", fin=False) + c.send_ping(b"!") + c.send_text("world")
-    events = [e for i in range(len(wire)) for e in s.receive_data(wire[i : i + 1])]
+    c.send_text("Hello, ", fin=False)
+    c.send_ping(b"!")
+    c.send_text("world")
+    data = wire(c)
+    events = [e for i in range(len(data)) for e in s.receive_data(data[i : i + 1])]
     assert events == [Ping(b"!"), TextMessage("Hello, world")]
 
 
 def test_ping_is_answered_with_an_identical_pong() -> None:
     c, s = client(), server()
-    assert s.receive_data(c.send_ping(b"are you there?")) == [Ping(b"are you there?")]
-    assert s.data_to_send() == h("8a 0e") + b"are you there?"
-    s.receive_data(c.send_ping(b"again"))
+    c.send_ping(b"are you there?")
+    assert transfer(c, s) == [Ping(b"are you there?")]
+    assert s.data_to_send() == [h("8a 0e") + b"are you there?"]
+    c.send_ping(b"again")
+    transfer(c, s)
     assert transfer(s, c) == [Pong(b"again")]
 
 
 # ---------------------------------------------------------------------------
-# Closing handshake (§5.5.1, §7)
+# Closing handshake (§5.5.1, §7) and the TCP close (§7.1.1)
 
 
 def test_close_started_by_the_client() -> None:
     c, s = client(), server()
-    assert c.send_close(1000, "bye") == encode(Frame(True, Opcode.CLOSE, h("03e8") + b"bye"), KEY)
+    c.send_close(1000, "bye")
+    assert c.data_to_send() == [encode(Frame(True, Opcode.CLOSE, h("03e8") + b"bye"), KEY)]
     assert state(c) is State.CLOSING
-    wire = encode(Frame(True, Opcode.CLOSE, h("03e8") + b"bye"), KEY)
-    assert s.receive_data(wire) == [CloseReceived(1000, "bye")]
+    assert c.close_sent == Close(1000, "bye") and c.close_code is None
+    wire_close = encode(Frame(True, Opcode.CLOSE, h("03e8") + b"bye"), KEY)
+    assert s.receive_data(wire_close) == [CloseReceived(1000, "bye")]
     assert s.state is State.CLOSED
-    assert s.data_to_send() == h("88 05 03e8") + b"bye"  # code and reason echoed, as websockets does
+    # Code and reason echoed, as websockets does; then the server closes TCP first (§7.1.1).
+    assert s.data_to_send() == [h("88 05 03e8") + b"bye", SEND_EOF]
+    assert (s.close_code, s.close_reason) == (1000, "bye")
     assert c.receive_data(h("88 05 03e8") + b"bye") == [CloseReceived(1000, "bye")]
     assert state(c) is State.CLOSED
-    assert c.data_to_send() == b""
+    assert c.data_to_send() == []  # a client waits for the server to close TCP
+    assert (c.close_sent, c.close_received) == (Close(1000, "bye"), Close(1000, "bye"))
+    assert (c.close_code, c.close_reason) == (1000, "bye")
 
 
 def test_close_started_by_the_server() -> None:
     c, s = client(), server()
-    wire = s.send_close(CloseCode.GOING_AWAY, "restart")
-    assert wire == h("88 09 03e9") + b"restart"
-    assert c.receive_data(wire) == [CloseReceived(1001, "restart")]
+    s.send_close(CloseCode.GOING_AWAY, "restart")
+    assert s.data_to_send() == [h("88 09 03e9") + b"restart"]
+    assert s.close_expected()
+    c.receive_data(h("88 09 03e9") + b"restart")
     assert c.state is State.CLOSED
-    assert transfer(c, s) == [CloseReceived(1001, "restart")]
-    assert s.state is State.CLOSED
+    assert c.close_received == Close(1001, "restart")
+    assert c.data_to_send() == [encode(Frame(True, Opcode.CLOSE, h("03e9") + b"restart"), KEY)]
+    s.receive_data(encode(Frame(True, Opcode.CLOSE, h("03e9") + b"restart"), KEY))
+    assert state(s) is State.CLOSED
+    assert s.data_to_send() == [SEND_EOF]
 
 
 def test_close_without_status_is_answered_without_status() -> None:
     c, s = client(), server()
-    wire = s.send_close(None)
-    assert wire == h("88 00")
-    assert c.receive_data(wire) == [CloseReceived(CloseCode.NO_STATUS_RECEIVED, "")]
-    assert c.data_to_send() == encode(Frame(True, Opcode.CLOSE, b""), KEY)
+    s.send_close(None)
+    assert s.close_sent == Close(1005, "")
+    assert s.data_to_send() == [h("88 00")]
+    assert c.receive_data(h("88 00")) == [CloseReceived(CloseCode.NO_STATUS_RECEIVED, "")]
+    assert c.data_to_send() == [encode(Frame(True, Opcode.CLOSE, b""), KEY)]
+    assert (c.close_code, c.close_reason) == (1005, "")
 
 
 def test_after_sending_close_data_is_ignored_pings_answered_close_awaited() -> None:
     c, s = client(), server()
-    close = s.send_close()
-    wire = (
-        c.send_text("late", fin=False)  # the client has not seen the close yet
-        + c.send_ping(b"p")
-        + from_client(Frame(True, Opcode.BINARY, b"late"))  # even a bad sequence
-    )
-    assert s.receive_data(wire) == [Ping(b"p")]
+    s.send_close()
+    close = wire(s)
+    c.send_text("late", fin=False)  # the client has not seen the close yet
+    c.send_ping(b"p")
+    data = wire(c) + from_client(Frame(True, Opcode.BINARY, b"late"))  # even a bad sequence
+    assert s.receive_data(data) == [Ping(b"p")]
     assert state(s) is State.CLOSING
-    assert s.data_to_send() == h("8a 01 70")  # §5.5.2: still MUST pong
+    assert s.data_to_send() == [h("8a 01 70")]  # §5.5.2: still MUST pong
     c.receive_data(close)
     assert transfer(c, s) == [CloseReceived(1000, "")]
     assert state(s) is State.CLOSED
+    assert s.data_to_send() == [SEND_EOF]
 
 
 def test_bytes_after_the_peer_close_are_discarded() -> None:
     s = server()
-    wire = from_client(Frame(True, Opcode.CLOSE, h("03e8")))
-    wire += from_client(Frame(True, Opcode.TEXT, b"ignored")) + b"garbage"
-    assert s.receive_data(wire) == [CloseReceived(1000, "")]
+    data = from_client(Frame(True, Opcode.CLOSE, h("03e8")))
+    data += from_client(Frame(True, Opcode.TEXT, b"ignored")) + b"garbage"
+    assert s.receive_data(data) == [CloseReceived(1000, "")]
     assert s.receive_data(b"more garbage") == []
-    assert s.data_to_send() == h("88 02 03e8")
+    assert s.data_to_send() == [h("88 02 03e8"), SEND_EOF]
 
 
 def test_close_in_the_middle_of_a_fragmented_message() -> None:
     s = server()
-    wire = from_client(Frame(False, Opcode.TEXT, b"half")) + from_client(Frame(True, Opcode.CLOSE, h("0bb8")))
-    assert s.receive_data(wire) == [CloseReceived(3000, "")]
+    data = from_client(Frame(False, Opcode.TEXT, b"half")) + from_client(Frame(True, Opcode.CLOSE, h("0bb8")))
+    assert s.receive_data(data) == [CloseReceived(3000, "")]
 
 
 def test_sending_is_refused_once_closing_or_closed() -> None:
     c, s = client(), server()
-    close = s.send_close()
+    s.send_close()
+    close = wire(s)
     with pytest.raises(ConnectionStateError, match="send message in state CLOSING"):
         s.send_text("no")
     with pytest.raises(ConnectionStateError, match="send ping"):
         s.send_ping()
     with pytest.raises(ConnectionStateError, match="send close"):
         s.send_close()
-    assert s.send_pong(b"ok") == h("8a 02 6f6b")  # answering pings stays legal
+    s.send_pong(b"ok")  # answering pings stays legal
+    assert s.data_to_send() == [h("8a 02 6f6b")]
     c.receive_data(close)
     assert c.state is State.CLOSED
-    actions: list[Callable[[], bytes]] = [c.send_close, c.send_ping, c.send_pong, lambda: c.send_text("x")]
+    actions: list[Callable[[], None]] = [c.send_close, c.send_ping, c.send_pong, lambda: c.send_text("x")]
     for action in actions:
         with pytest.raises(ConnectionStateError, match="CLOSED"):
             action()
-    assert c.data_to_send() != b""  # the reply to the close is still queued
+    assert decode(wire(c), expect_masked=True).opcode is Opcode.CLOSE  # the reply to the close is still queued
 
 
 def test_local_misuse_raises_value_error_and_changes_nothing() -> None:
@@ -260,18 +306,127 @@ def test_local_misuse_raises_value_error_and_changes_nothing() -> None:
         conn.send_close(1000, "é" * 62)
     with pytest.raises(ValueError, match="status code"):
         conn.send_close(None, "reason")
+    with pytest.raises(ValueError, match="cannot be sent"):
+        conn.fail(1006)
     assert conn.state is State.OPEN
-    assert conn.data_to_send() == b""
+    assert conn.data_to_send() == []
+    assert conn.close_sent is None
 
 
 def test_fragmented_sending_rules() -> None:
     conn = server()
-    assert conn.send_binary(b"a", fin=False) == h("02 01 61")
+    conn.send_binary(b"a", fin=False)
     with pytest.raises(ConnectionStateError, match="unfinished"):
         conn.send_text("b")
-    assert conn.send_binary(b"b") == h("80 01 62")
-    assert conn.send_text("a", fin=False) == h("01 01 61")
-    assert conn.send_close() == h("88 02 03e8")  # abandons the message
+    conn.send_binary(b"b")
+    conn.send_text("a", fin=False)
+    conn.send_close()  # abandons the message
+    assert conn.data_to_send() == [h("02 01 61"), h("80 01 62"), h("01 01 61"), h("88 02 03e8")]
+
+
+# ---------------------------------------------------------------------------
+# The peer closes TCP: receive_eof (§7.1.5, §7.1.1)
+
+
+def test_eof_after_the_closing_handshake_lets_the_client_close_too() -> None:
+    c = client()
+    c.receive_data(h("88 02 03e8"))
+    c.data_to_send()
+    assert c.close_expected()  # the server should close TCP now (§7.1.1)
+    c.receive_eof()
+    assert c.data_to_send() == [SEND_EOF]
+    assert not c.close_expected()
+    assert (c.state, c.close_code, c.close_reason) == (State.CLOSED, 1000, "")
+
+
+def test_eof_without_a_close_frame_is_an_abnormal_closure() -> None:
+    s = server()
+    s.send_text("hi")
+    assert (s.close_code, s.close_reason) == (None, None)
+    s.receive_eof()
+    assert s.state is State.CLOSED
+    assert (s.close_code, s.close_reason) == (1006, "")  # §7.1.5; 1006 never travels (§7.4.1)
+    assert s.data_to_send() == [h("81 02 6869"), SEND_EOF]  # no close frame, only our EOF
+    assert s.close_sent is None and not s.close_expected()
+    assert s.receive_data(from_client(Frame(True, Opcode.TEXT, b"late"))) == []
+
+
+def test_eof_while_waiting_for_the_close_reply_is_abnormal() -> None:
+    c = client()
+    c.send_close(1000)
+    c.data_to_send()
+    assert c.close_expected()
+    c.receive_eof()
+    assert (c.state, c.close_code) == (State.CLOSED, 1006)
+    assert c.close_sent == Close(1000, "")
+    assert c.data_to_send() == [SEND_EOF]
+
+
+def test_eof_in_the_middle_of_a_frame_drops_it_and_is_idempotent() -> None:
+    s = server()
+    s.receive_data(from_client(Frame(True, Opcode.TEXT, b"cut short"))[:5])
+    s.receive_eof()
+    s.receive_eof()
+    assert s.data_to_send() == [SEND_EOF]
+    assert s.close_code == 1006
+
+
+def test_server_eof_comes_once() -> None:
+    s = server()
+    s.receive_data(from_client(Frame(True, Opcode.CLOSE, h("03e8"))))
+    s.receive_eof()
+    assert s.data_to_send() == [h("88 02 03e8"), SEND_EOF]
+    assert not s.close_expected()
+
+
+# ---------------------------------------------------------------------------
+# fail(): the front end fails the connection (§7.1.7)
+
+
+def test_a_server_failing_sends_the_close_frame_then_closes_tcp() -> None:
+    s = server()
+    s.fail(CloseCode.POLICY_VIOLATION, "reader too slow")
+    assert s.data_to_send() == [h("88 11 03f0") + b"reader too slow", SEND_EOF]
+    assert s.state is State.CLOSED
+    assert s.close_sent == Close(1008, "reader too slow")
+    assert s.close_code == 1006  # no close frame came from the peer
+    assert s.close_expected()  # the client should now close its side
+    assert s.receive_data(from_client(Frame(True, Opcode.TEXT, b"late"))) == []
+    s.receive_eof()
+    assert not s.close_expected() and s.data_to_send() == []
+
+
+def test_a_client_failing_waits_for_the_server_to_close_tcp() -> None:
+    c = client()
+    c.fail(1011)
+    assert c.data_to_send() == [encode(Frame(True, Opcode.CLOSE, h("03f3")), KEY)]
+    assert c.state is State.CLOSED and c.close_expected()
+
+
+def test_failing_while_closing_sends_no_second_close_frame() -> None:
+    s = server()
+    s.send_close()
+    s.data_to_send()
+    s.fail(1011, "gave up waiting")
+    assert s.data_to_send() == [SEND_EOF]
+    assert s.close_sent == Close(1000, "")
+
+
+def test_failing_a_closed_connection_changes_nothing() -> None:
+    s = server()
+    s.fail(1011)
+    s.data_to_send()
+    s.fail(1008)
+    assert s.data_to_send() == []
+    assert s.close_sent == Close(1011, "")
+
+
+def test_fail_cuts_a_long_reason_to_fit_the_control_frame() -> None:
+    s = server()
+    s.fail(1008, "é" * 100)
+    frame = decode(s.data_to_send()[0])
+    assert len(frame.payload) == 124  # the code, then 61 é of 2 bytes: 123 would cut one in half
+    assert s.close_sent == Close(1008, "é" * 61)
 
 
 # ---------------------------------------------------------------------------
@@ -291,7 +446,8 @@ def test_masked_server_frame_is_rejected_by_the_client() -> None:
     c = client()
     error = fail(c, h("81 85 37fa213d 7f9f4d5158"))
     assert (error.close_code, error.section) == (1002, "5.1")
-    frame = decode(c.data_to_send(), expect_masked=True)  # the client masks it
+    [close] = c.data_to_send()  # a client leaves closing TCP to the server (§7.1.1)
+    frame = decode(close, expect_masked=True)  # the client masks it
     assert frame.payload[:2] == h("03ea")
 
 
@@ -356,61 +512,121 @@ def test_encoded_surrogate_fails_before_its_last_byte() -> None:
 def test_invalid_utf8_fails_before_the_frame_is_complete() -> None:
     # Autobahn 6.4.3: one frame sent in chops; fail on the bad chop.
     s = server()
-    wire = from_client(Frame(True, Opcode.TEXT, b"valid" + h("f4 90 80 80") + b"more"))
-    assert s.receive_data(wire[:11]) == []  # header (6) + "valid"
-    error = fail(s, wire[11:13])
+    data = from_client(Frame(True, Opcode.TEXT, b"valid" + h("f4 90 80 80") + b"more"))
+    assert s.receive_data(data[:11]) == []  # header (6) + "valid"
+    error = fail(s, data[11:13])
     assert error.close_code == 1007
 
 
 def test_truncated_utf8_at_the_end_of_the_message_fails() -> None:
     s = server()
-    wire = from_client(Frame(False, Opcode.TEXT, b"ok")) + from_client(Frame(True, Opcode.CONT, b"\xe2\x82"))
-    assert fail(s, wire).close_code == 1007
+    data = from_client(Frame(False, Opcode.TEXT, b"ok")) + from_client(Frame(True, Opcode.CONT, b"\xe2\x82"))
+    assert fail(s, data).close_code == 1007
 
 
 def test_binary_messages_are_not_utf8_checked() -> None:
     s = server()
-    wire = from_client(Frame(True, Opcode.BINARY, b"\xff\xed\xa0"))
-    assert s.receive_data(wire) == [BinaryMessage(b"\xff\xed\xa0")]
+    data = from_client(Frame(True, Opcode.BINARY, b"\xff\xed\xa0"))
+    assert s.receive_data(data) == [BinaryMessage(b"\xff\xed\xa0")]
 
 
 def test_oversized_message_fails_with_1009_on_the_header() -> None:
     c, s = client(), server(max_message_size=10)
-    assert s.receive_data(c.send_text("123456", fin=False)) == []
-    wire = c.send_text("12345")
-    error = fail(s, wire[:6])  # only the header (with mask key) of fragment 2
+    c.send_text("123456", fin=False)
+    assert transfer(c, s) == []
+    c.send_text("12345")
+    error = fail(s, wire(c)[:6])  # only the header (with mask key) of fragment 2
     assert (error.close_code, error.section) == (1009, "10.4")
     assert close_frame_sent(s)[0] == 1009
 
 
 def test_message_at_the_limit_is_accepted() -> None:
     c, s = client(), server(max_message_size=10)
-    wire = (
-        c.send_binary(b"12345", fin=False)
-        + c.send_ping(bytes(125))  # control frames do not count
-        + c.send_binary(b"12345")
-    )
-    assert s.receive_data(wire)[-1] == BinaryMessage(b"1234512345")
+    c.send_binary(b"12345", fin=False)
+    c.send_ping(bytes(125))  # control frames do not count
+    c.send_binary(b"12345")
+    assert transfer(c, s)[-1] == BinaryMessage(b"1234512345")
 
 
 def test_no_limit() -> None:
     c, s = client(), server(max_message_size=None)
-    wire = c.send_binary(bytes(2**20 + 1))
-    assert s.receive_data(wire) == [BinaryMessage(bytes(2**20 + 1))]
+    c.send_binary(bytes(2**20 + 1))
+    assert transfer(c, s) == [BinaryMessage(bytes(2**20 + 1))]
+
+
+def empty_fragments(count: int, last: bytes = b"end") -> bytes:
+    """A binary message in ``count`` frames: ``count - 1`` empty ones, then ``last``."""
+    first = from_client(Frame(False, Opcode.BINARY, b""))
+    more = from_client(Frame(False, Opcode.CONT, b""))
+    return first + more * (count - 2) + from_client(Frame(True, Opcode.CONT, last))
+
+
+def test_a_message_may_have_max_fragments_frames() -> None:
+    s = server(max_fragments=5)
+    assert s.receive_data(empty_fragments(5)) == [BinaryMessage(b"end")]
+    assert s.receive_data(empty_fragments(5)) == [BinaryMessage(b"end")]  # the count starts again
+
+
+def test_one_fragment_more_fails_with_1009_on_its_header() -> None:
+    s = server(max_fragments=5)
+    data = empty_fragments(6)
+    assert s.receive_data(data[: 5 * 6]) == []  # five empty frames of 6 bytes each
+    error = fail(s, data[5 * 6 : 5 * 6 + 6])  # the sixth frame's header alone
+    assert (error.close_code, error.section) == (1009, "10.4")
+    assert str(error) == "message in more than 5 frames (RFC 6455 §10.4)"
+    assert close_frame_sent(s)[0] == 1009
+
+
+def test_control_frames_between_fragments_do_not_count() -> None:
+    s = server(max_fragments=2)
+    data = from_client(Frame(False, Opcode.TEXT, b"a")) + from_client(Frame(True, Opcode.PING, b"")) * 3
+    data += from_client(Frame(True, Opcode.CONT, b"b"))
+    assert s.receive_data(data) == [Ping(b""), Ping(b""), Ping(b""), TextMessage("ab")]
+
+
+def test_the_default_fragment_limit_lets_autobahn_9_3_1_through() -> None:
+    # Autobahn 9.3.1/9.4.1: 4 MiB in 64-byte fragments, 65536 of them, then an
+    # empty one with FIN (its fragmenter sends one when the size divides evenly).
+    s = Connection(Role.SERVER)
+    assert s.max_fragments == DEFAULT_MAX_FRAGMENTS
+    assert s.receive_data(empty_fragments(4 * 2**20 // 64 + 1)) == [BinaryMessage(b"end")]
+
+
+def test_no_fragment_limit() -> None:
+    s = server(max_message_size=None, max_fragments=None)
+    assert s.receive_data(empty_fragments(DEFAULT_MAX_FRAGMENTS + 1)) == [BinaryMessage(b"end")]
+
+
+def test_empty_fragments_do_not_grow_memory() -> None:
+    s = server(max_fragments=None)
+    s.receive_data(from_client(Frame(False, Opcode.BINARY, b"x")))
+    more = from_client(Frame(False, Opcode.CONT, b"")) * 1000
+    tracemalloc.start()
+    try:
+        s.receive_data(more)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            s.receive_data(more)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 4096, f"20000 empty fragments kept {grown} bytes"
+    assert s.receive_data(from_client(Frame(True, Opcode.CONT, b"y"))) == [BinaryMessage(b"xy")]
 
 
 def test_failure_while_closing_sends_no_second_close() -> None:
     s = server()
     s.send_close()
+    s.data_to_send()
     error = fail(s, from_client(Frame(True, Opcode.PING, b"x", rsv2=True)))
     assert error.close_code == 1002
-    assert s.data_to_send() == b""
+    assert s.data_to_send() == [SEND_EOF]
 
 
 def test_events_before_the_failure_are_kept_on_the_error() -> None:
     s = server()
-    wire = from_client(Frame(True, Opcode.TEXT, b"first")) + h("81 00")
-    error = fail(s, wire)
+    data = from_client(Frame(True, Opcode.TEXT, b"first")) + h("81 00")
+    error = fail(s, data)
     assert error.events == (TextMessage("first"),)
 
 
@@ -421,12 +637,14 @@ def test_next_event_lets_a_reply_precede_the_failing_close_frame() -> None:
     s = server()
     s.feed_data(from_client(Frame(True, Opcode.TEXT, b"Hello")) + h("85 80") + KEY)
     assert s.next_event() == TextMessage("Hello")
-    echo = s.send_text("Hello")
+    s.send_text("Hello")
     with pytest.raises(ProtocolError) as info:
         s.next_event()
     assert info.value.close_code == 1002 and info.value.events == ()
+    echo, close, eof = s.data_to_send()
     assert echo == h("81 05") + b"Hello"
-    assert close_frame_sent(s)[0] == 1002
+    assert decode(close).payload[:2] == h("03ea")
+    assert eof == SEND_EOF
     assert s.next_event() is None
 
 
@@ -435,22 +653,22 @@ def test_next_event_lets_a_reply_precede_the_close_reply() -> None:
     s = server()
     s.feed_data(from_client(Frame(True, Opcode.TEXT, b"Hi")) + from_client(Frame(True, Opcode.CLOSE, h("03 e8"))))
     assert s.next_event() == TextMessage("Hi")
-    assert s.send_text("Hi") == h("81 02") + b"Hi"
+    s.send_text("Hi")
     assert s.next_event() == CloseReceived(1000)
-    assert s.data_to_send() == h("88 02 03 e8")
+    assert s.data_to_send() == [h("81 02") + b"Hi", h("88 02 03 e8"), SEND_EOF]
     s.feed_data(from_client(Frame(True, Opcode.TEXT, b"late")))
     assert s.next_event() is None
 
 
 def test_next_event_waits_for_more_bytes_and_keeps_the_pong_order() -> None:
     s = server()
-    wire = from_client(Frame(True, Opcode.PING, b"p")) + from_client(Frame(True, Opcode.TEXT, b"abc"))
-    s.feed_data(wire[:-1])
+    data = from_client(Frame(True, Opcode.PING, b"p")) + from_client(Frame(True, Opcode.TEXT, b"abc"))
+    s.feed_data(data[:-1])
     assert s.next_event() == Ping(b"p")
     assert s.next_event() is None
-    s.feed_data(wire[-1:])
+    s.feed_data(data[-1:])
     assert s.next_event() == TextMessage("abc")
-    assert s.data_to_send() == h("8a 01") + b"p"
+    assert s.data_to_send() == [h("8a 01") + b"p"]
 
 
 def test_closed_connection_ignores_input() -> None:
@@ -466,9 +684,11 @@ def test_closed_connection_ignores_input() -> None:
 
 def test_transition_table_covers_every_state() -> None:
     assert set(TRANSITIONS) == set(State)
-    assert TRANSITIONS[State.CLOSED] == {}
+    assert TRANSITIONS[State.CLOSED] == {"fail": State.CLOSED, "receive_eof": State.CLOSED}
     assert TRANSITIONS[State.OPEN]["send_close"] is State.CLOSING
     assert TRANSITIONS[State.CLOSING]["receive_close"] is State.CLOSED
+    for state in (State.OPEN, State.CLOSING):
+        assert TRANSITIONS[state]["receive_eof"] is TRANSITIONS[state]["fail"] is State.CLOSED
     for row in TRANSITIONS.values():
         assert all(isinstance(state, State) for state in row.values())
 
@@ -477,6 +697,9 @@ def test_connection_consults_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(TRANSITIONS[State.OPEN], "send_ping")
     with pytest.raises(ConnectionStateError, match="send ping in state OPEN"):
         server().send_ping()
+    monkeypatch.delitem(TRANSITIONS[State.OPEN], "receive_eof")
+    with pytest.raises(ConnectionStateError, match="receive eof in state OPEN"):
+        server().receive_eof()
 
 
 # ---------------------------------------------------------------------------
@@ -492,9 +715,13 @@ def check_outcome(conn: Connection, chunks: list[bytes]) -> None:
             assert conn.state is State.CLOSED
             assert 1000 <= error.close_code <= 1011
             out = conn.data_to_send()
+            if conn.role is Role.SERVER:  # §7.1.1: a server closes TCP first
+                assert out[-1] == SEND_EOF
+                out.pop()
+            assert SEND_EOF not in out
             if was_open:  # §7.1.7: last comes a close frame with the error's code
                 parser = FrameParser(expect_masked=conn.role is Role.CLIENT)
-                last = parser.feed(out)[-1]
+                last = parser.feed(b"".join(out))[-1]
                 assert last.opcode is Opcode.CLOSE
                 assert last.payload[:2] == error.close_code.to_bytes(2, "big")
             return
@@ -587,17 +814,17 @@ def expected_events(script: Script) -> list[Event]:
 @given(script=scripts)
 def test_our_client_talks_to_a_websockets_server(script: Script) -> None:
     ours, theirs = client(), WsProtocol(WsSide.SERVER)
-    wire = b""
     for kind, parts in script:
         for i, part in enumerate(parts):
             fin = i == len(parts) - 1
             if kind == "text":
-                wire += ours.send_text(part.decode(), fin=fin)
+                ours.send_text(part.decode(), fin=fin)
             elif kind == "binary":
-                wire += ours.send_binary(part, fin=fin)
+                ours.send_binary(part, fin=fin)
             else:
-                wire += ours.send_ping(part)
-    theirs.receive_data(wire + ours.send_close(1000, "done"))
+                ours.send_ping(part)
+    ours.send_close(1000, "done")
+    theirs.receive_data(wire(ours))
 
     # Reassemble the frames websockets hands out into our event types.
     received: list[Event] = []
@@ -618,11 +845,18 @@ def test_our_client_talks_to_a_websockets_server(script: Script) -> None:
     assert theirs.close_rcvd is not None
     assert (theirs.close_rcvd.code, theirs.close_rcvd.reason) == (1000, "done")
 
-    # Their pongs and their close reply come back to us.
-    events = ours.receive_data(b"".join(theirs.data_to_send()))
+    # Their pongs and their close reply come back to us, then their EOF: a
+    # websockets server closes TCP first too (§7.1.1), and so does our client.
+    *frames, eof = theirs.data_to_send()
+    assert eof == SEND_EOF
+    events = ours.receive_data(b"".join(frames))
     pings = [e.payload for e in expected_events(script) if isinstance(e, Ping)]
     assert events == [*map(Pong, pings), CloseReceived(1000, "done")]
     assert ours.state is State.CLOSED
+    assert ours.data_to_send() == [] and ours.close_expected()
+    ours.receive_eof()
+    assert ours.data_to_send() == [SEND_EOF]
+    assert (ours.close_code, ours.close_reason) == (1000, "done")
 
 
 @SETTINGS
@@ -642,8 +876,50 @@ def test_a_websockets_client_talks_to_our_server(script: Script) -> None:
     assert events == [*expected_events(script), CloseReceived(1001, "bye")]
     assert ours.state is State.CLOSED
 
-    theirs.receive_data(ours.data_to_send())
+    *replies, eof = ours.data_to_send()
+    assert eof == SEND_EOF
+    theirs.receive_data(b"".join(replies))
     frames = theirs.events_received()
     assert [f.opcode for f in frames if isinstance(f, WsFrame)][-1] is WsOpcode.CLOSE
     assert theirs.close_rcvd is not None
     assert theirs.close_rcvd.code == 1001
+    # Our EOF is what websockets' client waits for; it then closes its side too.
+    assert theirs.close_expected()
+    theirs.receive_eof()
+    assert theirs.data_to_send() == [SEND_EOF]
+    assert theirs.close_code == 1001
+
+
+@pytest.mark.parametrize(
+    ("wire", "plain"),
+    [
+        (b"", True),  # nothing waits: parsing on cannot fail
+        (h("81"), True),  # one byte: not enough to tell, nothing to parse yet
+        (h("81 85"), True),  # a masked text frame starts
+        (h("82 80"), True),  # a masked binary frame starts
+        (h("89 80"), False),  # a ping: the front end answers first what came before
+        (h("88 82"), False),  # a close
+        (h("c1 85"), False),  # RSV1 without an extension (§5.2)
+        (h("83 80"), False),  # reserved opcode (§5.2)
+        (h("81 05"), False),  # unmasked client frame (§5.1)
+        (h("80 85"), False),  # a continuation with no message to continue (§5.4)
+    ],
+)
+def test_a_server_can_see_whether_parsing_on_only_delivers_data(wire: bytes, plain: bool) -> None:
+    server = Connection(Role.SERVER)
+    server.feed_data(wire)
+    assert server.next_is_plain_data() is plain
+
+
+def test_inside_a_fragmented_message_only_a_continuation_is_plain() -> None:
+    server = Connection(Role.SERVER)
+    server.feed_data(encode(Frame(False, Opcode.TEXT, b"Hel"), KEY))
+    assert server.next_event() is None  # the first fragment: no event yet
+    server.feed_data(encode(Frame(True, Opcode.TEXT, b"lo"), KEY))
+    assert server.next_is_plain_data() is False  # §5.4: a new message while one is unfinished
+    other = Connection(Role.SERVER)
+    other.feed_data(encode(Frame(False, Opcode.TEXT, b"Hel"), KEY))
+    assert other.next_event() is None
+    other.feed_data(encode(Frame(True, Opcode.CONT, b"lo"), KEY))
+    assert other.next_is_plain_data() is True
+    assert other.next_event() == TextMessage("Hello")

@@ -210,22 +210,44 @@ def test_accept_response_is_byte_exact() -> None:
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", RFC_ACCEPT),
     )
-    assert build_accept_response(RFC_KEY) == (
+    response = build_accept_response(RFC_KEY)
+    assert response == Response(
+        "HTTP/1.1", 101, "Switching Protocols", Headers(accept_response_headers(RFC_KEY)), body=b""
+    )
+    assert response.serialize() == (
         b"HTTP/1.1 101 Switching Protocols\r\n"
         b"Upgrade: websocket\r\n"
         b"Connection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
         b"\r\n"
     )
-    assert build_accept_response(RFC_KEY, [("Server", "labkit")]).endswith(b"Server: labkit\r\n\r\n")
+    extra = build_accept_response(RFC_KEY, [("Server", "labkit")])
+    assert extra.headers["Server"] == "labkit"
+    assert extra.serialize().endswith(b"Server: labkit\r\n\r\n")
+
+
+def test_the_response_object_is_what_the_bytes_parse_back_to() -> None:
+    """What a server keeps for its record equals what a client parses from the wire."""
+    response = build_accept_response(RFC_KEY, [("X-Name", "caf\u00e9")])
+    assert ResponseParser().feed(response.serialize()) == response
+    with pytest.raises(HandshakeError) as info:
+        validate_request(request(without("Host")))
+    rejection = build_reject_response(info.value)
+    parser = ResponseParser()
+    head = parser.feed(rejection.serialize())
+    assert head is not None
+    assert (head.status, head.reason, head.headers) == (rejection.status, rejection.reason, rejection.headers)
+    assert parser.trailing == rejection.body
 
 
 def test_reject_response_for_a_bad_version() -> None:
     with pytest.raises(HandshakeError) as info:
         validate_request(request(replacing("Sec-WebSocket-Version", "8")))
     body = b"Sec-WebSocket-Version must be 13 (RFC 6455 \xc2\xa74.2.2)\n"
+    response = build_reject_response(info.value)
+    assert (response.status, response.reason, response.body) == (426, "Upgrade Required", body)
     assert (
-        build_reject_response(info.value)
+        response.serialize()
         == (
             b"HTTP/1.1 426 Upgrade Required\r\n"
             b"Sec-WebSocket-Version: 13\r\n"
@@ -241,7 +263,7 @@ def test_reject_response_for_a_bad_version() -> None:
 def test_reject_response_merges_connection_tokens() -> None:
     with pytest.raises(HandshakeError) as info:
         validate_request(request(without("Upgrade")))
-    response = ResponseParser().feed(build_reject_response(info.value))
+    response = ResponseParser().feed(build_reject_response(info.value).serialize())
     assert response is not None
     assert response.status == 426
     assert response.reason == "Upgrade Required"
@@ -252,13 +274,16 @@ def test_reject_response_merges_connection_tokens() -> None:
 def test_reject_response_for_a_parse_error() -> None:
     with pytest.raises(HandshakeError) as info:
         RequestParser(max_headers=0).feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    data = build_reject_response(info.value)
+    data = build_reject_response(info.value).serialize()
     assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert data.endswith(b"more than 0 header fields (RFC 9112 \xc2\xa75)\n")
 
 
 def test_client_request_is_byte_exact() -> None:
-    assert build_client_request("server.example.com", "/chat", RFC_KEY) == (
+    request = build_client_request("server.example.com", "/chat", RFC_KEY)
+    assert (request.method, request.target, request.path, request.version) == ("GET", "/chat", "/chat", "HTTP/1.1")
+    assert request.headers["Sec-WebSocket-Key"] == RFC_KEY
+    assert request.serialize() == (
         b"GET /chat HTTP/1.1\r\n"
         b"Host: server.example.com\r\n"
         b"Upgrade: websocket\r\n"
@@ -273,15 +298,15 @@ def test_client_request_is_byte_exact() -> None:
 
 def test_full_round_trip_leaves_frames_for_the_frame_parser() -> None:
     key = make_key(lambda n: b"\x01" * n)
-    wire = build_client_request("localhost:8765", "/echo", key, [("Origin", "http://localhost")])
-    parsed_request = RequestParser().feed(wire)
-    assert parsed_request is not None
+    sent = build_client_request("localhost:8765", "/echo", key, [("Origin", "http://localhost")])
+    parsed_request = RequestParser().feed(sent.serialize())
+    assert parsed_request == sent
     assert validate_request(parsed_request) == key
     assert parsed_request.headers.get("Origin") == "http://localhost"
 
     frame = bytes.fromhex("81 05 48656c6c6f")
     parser = ResponseParser()
-    parsed_response = parser.feed(build_accept_response(key) + frame)
+    parsed_response = parser.feed(build_accept_response(key).serialize() + frame)
     assert parsed_response is not None
     assert validate_response(parsed_response, key) is None
     assert parser.trailing == frame

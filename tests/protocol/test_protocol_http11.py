@@ -69,6 +69,14 @@ def test_headers_keep_order_and_case_but_look_up_case_insensitively() -> None:
     assert len(headers) == 3
 
 
+def test_headers_index_like_websockets_headers() -> None:
+    headers = Headers([("Host", "a"), ("X-Thing", "1"), ("x-thing", "2")])
+    assert headers["host"] == "a"
+    assert headers["X-THING"] == "1"  # the first value
+    with pytest.raises(KeyError, match="Missing"):
+        headers["Missing"]
+
+
 def test_headers_are_hashable_values() -> None:
     assert Headers({"A": "1"}) == Headers([("A", "1")])
     assert hash(Headers({"A": "1"})) == hash(Headers([("A", "1")]))
@@ -88,6 +96,11 @@ def test_parse_request() -> None:
     assert request.version_info == (1, 1)
     assert request.headers.get("sec-websocket-key") == "dGhlIHNhbXBsZSBub25jZQ=="
     assert len(request.headers) == 5
+
+
+@pytest.mark.parametrize("target", ["/chat", "/socket.io/?EIO=4&transport=websocket", "/?token=abc"])
+def test_request_path_is_the_whole_target_as_in_websockets(target: str) -> None:
+    assert Request("GET", target, "HTTP/1.1", Headers()).path == target
 
 
 def test_request_fed_one_byte_at_a_time_keeps_the_frames_after_it() -> None:
@@ -327,6 +340,41 @@ def test_build_response_round_trips() -> None:
         ),
     )
     assert data == RESPONSE
+
+
+def test_parsed_messages_serialize_to_the_same_bytes() -> None:
+    request = parse_request(REQUEST)
+    assert request.serialize() == REQUEST
+    response = ResponseParser().feed(RESPONSE)
+    assert response is not None
+    assert response.body == b""  # heads only: after a 101 come frames
+    assert response.serialize() == RESPONSE
+
+
+def test_serialize_keeps_version_order_and_body() -> None:
+    request = Request("GET", "/", "HTTP/1.0", Headers([("B", "2"), ("A", "1")]))
+    assert request.serialize() == b"GET / HTTP/1.0\r\nB: 2\r\nA: 1\r\n\r\n"
+    response = Response("HTTP/1.1", 400, "Bad Request", Headers([("Content-Length", "4")]), b"nope")
+    assert response.serialize() == b"HTTP/1.1 400 Bad Request\r\nContent-Length: 4\r\n\r\nnope"
+    empty_reason = Response("HTTP/1.1", 204, "", Headers())
+    assert empty_reason.serialize() == b"HTTP/1.1 204 \r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Request("GET", "/", "HTTP/2", Headers()),
+        Request("GET", "/a b", "HTTP/1.1", Headers()),
+        Request("GET", "/", "HTTP/1.1", Headers([("X", "a\r\nInjected: 1")])),
+        Response("HTTP/1.1", 600, "x", Headers()),
+        Response("HTTP/1.1", 200, "O\nK", Headers()),
+        Response("HTTP/1.1", 200, "OK", Headers([("Content-Length", "3")]), b"hi"),
+        Response("HTTP/1.1", 200, "OK", Headers([("X", "\u20ac")])),
+    ],
+)
+def test_serialize_refuses_what_would_break_the_message(message: Request | Response) -> None:
+    with pytest.raises(ValueError):
+        message.serialize()
 
 
 def test_build_response_with_body_adds_content_length() -> None:

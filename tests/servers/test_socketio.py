@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
-import time
+import socket
 import urllib.request
 
 import pytest
@@ -27,7 +28,8 @@ def test_echo_event_is_acknowledged_with_the_same_data(transports: list[str] | N
             client.disconnect()
     assert server.record.count("close") == 1
     first_request = server.record.entries("request")[0]
-    assert first_request.detail == "GET /socket.io/?transport=polling&EIO=4"  # without the t= cache buster
+    # without the t= cache buster, with the header count
+    assert first_request.detail.startswith("GET /socket.io/?transport=polling&EIO=4 (")
     assert "&t=" in first_request.data.start_line
     acks = [e.detail for e in server.record.entries("send")]
     assert acks == ["ack: {'a': [1, 'dos']}", "ack: 'last'"]
@@ -89,14 +91,19 @@ def test_a_polling_clients_goodbye_answers_its_pending_get_at_once(goodbye: str)
         urllib.request.urlopen(urllib.request.Request(session, data=b"40", method="POST"), timeout=5).read()
         assert urllib.request.urlopen(session, timeout=5).read().startswith(b"40{")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(lambda: urllib.request.urlopen(session, timeout=20).read())
-            time.sleep(0.2)  # the long poll is now waiting on the server
-            start = time.monotonic()
+            pending = pool.submit(lambda: urllib.request.urlopen(session, timeout=30).read())
+            assert wait_for(lambda: _polls_waiting(server) == 1)  # the long poll now waits on the server
             urllib.request.urlopen(urllib.request.Request(session, data=goodbye.encode(), method="POST"), timeout=5)
-            answer = pending.result(timeout=20)
-        assert time.monotonic() - start < 2, "the pending GET waited for the next ping"
+            # Without labkit's fix the GET waits for the next ping, 25 s away.
+            answer = pending.result(timeout=10)
         assert set(answer.split(b"\x1e")) <= {b"1", b"6"}  # Engine.IO close and/or no-op: the poll ends
         assert wait_for(lambda: server.record.count("close") == 1)
+
+
+def _polls_waiting(server: labkit.Server) -> int:
+    """Long-polling GETs the server holds open (python-engineio's sockets waiting on their queue)."""
+    eio = server._backend.sio.eio  # type: ignore[attr-defined]
+    return sum(1 for socket in eio.sockets.values() if socket.queue._getters)
 
 
 def test_fractional_ping_settings_are_refused_clearly() -> None:
@@ -123,3 +130,62 @@ def test_garbage_gets_400_and_the_server_keeps_serving() -> None:
             assert client.call("echo", "still here", timeout=5) == "still here"
         finally:
             client.disconnect()
+
+
+def stalled_socketio_reader(server: labkit.Server) -> socket.socket:
+    """A Socket.IO client over WebSocket that joins and then never reads again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((server.host, server.port))
+    sock.sendall(
+        f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    received = b""
+    while b'"maxPayload"' not in received:
+        received += sock.recv(4096)
+    key = b"\x01\x02\x03\x04"
+    sock.sendall(bytes([0x81, 0x82]) + key + bytes(b ^ key[i % 4] for i, b in enumerate(b"40")))  # join "/"
+    return sock
+
+
+def test_a_flood_to_readers_that_never_read_disconnects_them_and_spares_the_others() -> None:
+    """python-engineio queues without limit; labkit disconnects a session past ``max_queue`` packets."""
+    messages, limit = 400, 100  # few enough that the bounded record keeps every entry
+    with labkit.serve("chat", over="socketio", max_queue=limit) as server:
+        stalled = [stalled_socketio_reader(server) for _ in range(3)]
+        assert wait_for(lambda: server.record.count("open") == 3)
+
+        async def run() -> list[list[int]]:
+            got: list[list[int]] = [[], []]
+            done = asyncio.Event()
+            readers = []
+            for i in range(2):
+                client = socketio.AsyncClient()
+
+                def on_chat(data: dict[str, str], seen: list[int] = got[i]) -> None:
+                    seen.append(int(data["text"].split(":")[0]))
+                    if all(len(g) == messages for g in got):
+                        done.set()
+
+                client.on("chat", on_chat)
+                await client.connect(server.url, transports=["websocket"])
+                readers.append(client)
+            sender = socketio.AsyncClient()
+            await sender.connect(server.url, transports=["websocket"])
+            for n in range(messages):
+                await sender.emit("chat", f"{n}:" + "x" * 40_000)
+            await asyncio.wait_for(done.wait(), 60)
+            for client in [*readers, sender]:
+                await client.disconnect()
+            return got
+
+        got = asyncio.run(run())
+        assert got == [list(range(messages))] * 2
+        slow = [e for e in server.record.entries("error") if "too slow" in e.detail]
+        assert len(slow) == 3
+        eio = server._backend.sio.eio  # type: ignore[attr-defined]
+        assert all(s.queue.qsize() <= limit for s in eio.sockets.values())
+        for sock in stalled:
+            sock.close()

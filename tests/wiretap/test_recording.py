@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from labkit.tap import Recording
-from tests.tap.helpers import MASKED_HELLO, C, S, recording, upgraded
+from labkit.i18n import Text, using
+from labkit.wiretap import Recording, WebSocketFrame
+from labkit.wiretap.display import describe
+from tests.wiretap.helpers import MASKED_HELLO, C, S, compressed, deflated, recording, upgraded
 
 
 def test_streams_are_per_connection_and_direction() -> None:
@@ -36,6 +38,10 @@ def test_who_closed_first_is_whoever_ended_sending_first() -> None:
     rec.close_connection(3, "again")  # only the first close counts
     assert [c.closed_by for c in rec.connections()] == ["server", "client", "tap"]
     assert rec.errors == ["connection 3: cannot reach the server"]
+    rec.error(Text("detenerlo tardó más de 3 s", "stopping took over 3 s"))
+    assert rec.errors[-1] == "stopping took over 3 s"
+    with using("es"):
+        assert rec.errors == ["conexión 3: cannot reach the server", "detenerlo tardó más de 3 s"]
 
 
 def test_memory_is_bounded_to_the_first_bytes_and_the_rest_is_counted() -> None:
@@ -49,6 +55,8 @@ def test_memory_is_bounded_to_the_first_bytes_and_the_rest_is_counted() -> None:
     info = rec.connections()[0]
     assert (info.to_server, info.to_client, info.dropped) == (11, 6, 7)
     assert "7 bytes not kept: the recording stops at 10 bytes" in repr(rec.summary())
+    with using("es"):
+        assert "7 bytes sin guardar: la grabación se detiene en 10 bytes" in repr(rec.summary())
 
 
 def test_decoding_is_cached_until_new_bytes_arrive() -> None:
@@ -56,7 +64,20 @@ def test_decoding_is_cached_until_new_bytes_arrive() -> None:
     first = rec.decoded()
     assert rec.decoded() is first
     rec.add(1, C, MASKED_HELLO)
-    assert rec.decoded() is not first and rec.messages()[-1].summary == "text 'Hello'"
+    assert rec.decoded() is not first and describe(rec.messages()[-1]) == "text 'Hello'"
+
+
+def test_each_decode_has_the_whole_inflation_budget() -> None:
+    """The budget bounds one decode of the recording; decoding again after new bytes starts afresh."""
+    rec = Recording(inflate_budget=2**20)
+    rec.open_connection()
+    one_mib = compressed(bytes(2**20))
+    for chunk in deflated([one_mib]):
+        rec.add(1, chunk.direction, chunk.data)
+    for _ in range(2):
+        frames = [u for u in rec.messages() if isinstance(u, WebSocketFrame)]
+        assert frames[0].message == bytes(2**20) and all(f.message is None for f in frames[1:])
+        rec.add(1, S, one_mib)  # over the budget: shown compressed, and the first stays inflated
 
 
 def test_a_recording_shows_summary_diagram_table_and_dump() -> None:

@@ -6,7 +6,9 @@ WebSocket frames and Engine.IO packets, :mod:`.display` into tables and diagrams
 
 Memory is bounded: only the first ``max_bytes`` bytes are kept (16 MiB by default). The
 start of every stream is what makes it decodable, so later bytes are forwarded but not
-kept, and :attr:`Recording.dropped` counts them.
+kept, and :attr:`Recording.dropped` counts them. Decoding is bounded too: compressed
+messages are inflated up to ``inflate_budget`` bytes in all, per recording (16 MiB by
+default), and the decoded units are cached until new bytes arrive.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..i18n import Text
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from . import display
-from .decode import Decoded, Packet, Unit, decode
+from .decode import INFLATE_BUDGET, Decoded, Unit, decode
 
 #: Bytes of traffic a recording keeps before it only counts.
 DEFAULT_MAX_BYTES = 16 * 2**20
@@ -55,7 +58,7 @@ class ConnectionInfo:
     to_server: int = 0
     to_client: int = 0
     dropped: int = 0
-    error: str | None = None
+    error: str | Text | None = None
 
 
 @dataclass
@@ -70,15 +73,18 @@ class Recording:
     The proxy's loop thread writes; cells read snapshots from any thread.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, start: float | None = None) -> None:
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, start: float | None = None, inflate_budget: int = INFLATE_BUDGET
+    ) -> None:
         self.max_bytes = max_bytes
+        self.inflate_budget = inflate_budget
         self.start = time.monotonic() if start is None else start
         self._lock = threading.Lock()
         self._chunks: list[Chunk] = []
         self._conns: dict[int, _Counters] = {}
         self._kept = 0
         self._dropped = 0
-        self._errors: list[str] = []
+        self._errors: list[str | Text] = []
         self._cache: tuple[int, Decoded] | None = None
 
     def _now(self) -> float:
@@ -116,7 +122,8 @@ class Recording:
         with self._lock:
             self._conns[conn].eof.append(direction)
 
-    def close_connection(self, conn: int, error: str | None = None) -> None:
+    def close_connection(self, conn: int, error: str | Text | None = None) -> None:
+        """The connection is over; ``error`` says why the tap had to end it, if it did."""
         with self._lock:
             counters = self._conns[conn]
             if counters.info.closed is not None:
@@ -125,9 +132,10 @@ class Recording:
             by = {CLIENT_TO_SERVER: "client", SERVER_TO_CLIENT: "server"}.get(first or "", "tap")
             counters.info = replace(counters.info, closed=self._now(), closed_by=by, error=error)
             if error:
-                self._errors.append(f"connection {conn}: {error}")
+                es, en = (error.es, error.en) if isinstance(error, Text) else (error, error)
+                self._errors.append(Text(f"conexión {conn}: {es}", f"connection {conn}: {en}"))
 
-    def error(self, message: str) -> None:
+    def error(self, message: str | Text) -> None:
         """Something went wrong in the proxy itself; shown with the summary, never printed."""
         with self._lock:
             self._errors.append(message)
@@ -156,6 +164,10 @@ class Recording:
 
     @property
     def errors(self) -> list[str]:
+        """What went wrong in the proxy, in the lesson's language."""
+        return [str(error) for error in self._error_facts()]
+
+    def _error_facts(self) -> list[str | Text]:
         with self._lock:
             return list(self._errors)
 
@@ -175,7 +187,7 @@ class Recording:
         cache = self._cache
         if cache is not None and cache[0] == len(chunks):
             return cache[1]
-        result = decode(chunks)
+        result = decode(chunks, self.inflate_budget)
         self._cache = (len(chunks), result)
         return result
 
@@ -183,9 +195,12 @@ class Recording:
         """HTTP messages, WebSocket frames and undecodable bytes, per connection in arrival order."""
         return [u for u in self.decoded().units if conn is None or u.conn == conn]
 
-    def packets(self, conn: int | None = None) -> list[Packet]:
-        """Engine.IO packets (with the Socket.IO packets inside), from WebSocket frames and polling bodies."""
-        return [p for u in self.messages(conn) for p in u.packets]
+    def packets(self, conn: int | None = None) -> display.PacketTable:
+        """Engine.IO packets (with the Socket.IO packets inside), from WebSocket frames and polling bodies.
+
+        A list, shown as a table.
+        """
+        return display.PacketTable(p for u in self.messages(conn) for p in u.packets)
 
     def hexdump(self, conn: int | None = None, limit: int | None = 256) -> display.Hexdump:
         """Offset, hex and ASCII of each message or frame, under a line that says what it is.
@@ -195,7 +210,7 @@ class Recording:
         return display.Hexdump(self.messages(conn), limit)
 
     def frames(self, conn: int | None = None) -> display.FrameTable:
-        """One row per HTTP message or WebSocket frame: header fields, payload unmasked, meaning."""
+        """One row per HTTP message or WebSocket frame: header fields, and what it carries (unmasked)."""
         return display.FrameTable(self.messages(conn))
 
     def sequence(self, conn: int | None = None) -> display.SequenceDiagram:
@@ -210,7 +225,9 @@ class Recording:
         return display.Timeline(rows, infos)
 
     def summary(self, state: str = "") -> display.Summary:
-        return display.Summary(self.connections(), self.messages(), self.dropped, self.max_bytes, self.errors, state)
+        """Connections, bytes each way and what they held; ``state`` is ``"running"``, ``"stopped"`` or empty."""
+        facts = self._error_facts()
+        return display.Summary(self.connections(), self.messages(), self.dropped, self.max_bytes, facts, state)
 
     def __repr__(self) -> str:
         return display.full_text(self.summary(), self.sequence(), self.frames(), self.hexdump())

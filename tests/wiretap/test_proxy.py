@@ -12,11 +12,12 @@ from IPython.lib.pretty import pretty
 from websockets.exceptions import ConnectionClosed
 
 import labkit
+from labkit.i18n import using
 from labkit.protocol import Opcode, apply_mask, encode
 from labkit.protocol.frames import Frame
-from labkit.tap import HttpMessage, Tap, WebSocketFrame
+from labkit.wiretap import HttpMessage, Tap, WebSocketFrame
 from tests.conftest import wait_for
-from tests.tap.helpers import MASKED_HELLO, UPGRADE_REQUEST, C, S
+from tests.wiretap.helpers import MASKED_HELLO, UPGRADE_REQUEST, C, S
 
 
 def open_fds() -> int:
@@ -52,9 +53,14 @@ def test_websocket_echo_through_the_tap() -> None:
     assert repr(tap.sequence()).splitlines()[-4:] == [
         "    C->>S: text 'Hello' (masked)",
         "    S->>C: text 'Hello'",
-        "    C->>S: close 1000 (normal) (masked)",
-        "    S->>C: close 1000 (normal)",
+        "    C->>S: close 1000 (normal closure) (masked)",
+        "    S->>C: close 1000 (normal closure)",
     ]
+    with using("es"):
+        assert repr(tap.sequence()).splitlines()[-2:] == [
+            "    C->>S: cierre 1000 (cierre normal) (enmascarada)",
+            "    S->>C: cierre 1000 (cierre normal)",
+        ]
 
 
 def test_recorded_bytes_are_exactly_the_bytes_each_side_sent() -> None:
@@ -111,6 +117,10 @@ def test_socketio_open_connect_event_and_ack_are_decoded() -> None:
     assert (event.direction, event.event, event.args) == (C, "echo", ("x",))
     assert (ack.direction, ack.ack_id, ack.args) == (S, event.ack_id, ("x",))
     assert event.raw == f'42{event.ack_id}["echo","x"]'
+    with using("es"):
+        assert repr(packets).splitlines()[0].split()[:4] == ["#", "conn", "dir", "transporte"]
+        (row,) = [line.split() for line in repr(packets).splitlines() if "event" in line]
+        assert row[2:] == [C, "websocket", "message", "event", str(event.ack_id), repr(event.raw)]
 
 
 def test_stop_frees_threads_fds_and_port_and_is_idempotent() -> None:
@@ -193,3 +203,11 @@ def test_bad_arguments_are_clear_errors() -> None:
         with pytest.raises(labkit.LabkitError, match=f"port {taken} on 127.0.0.1 is already in use"):
             labkit.tap("ws://127.0.0.1:80", port=taken)
     assert labkit.running() == []
+
+
+def test_the_tap_function_and_its_package_do_not_shadow_each_other() -> None:
+    """``labkit.tap(url)`` is the function; its code lives in ``labkit.wiretap`` (once ``labkit.tap.decode`` failed)."""
+    import labkit.wiretap.decode
+
+    assert callable(labkit.tap) and labkit.tap is labkit.wiretap.tap
+    assert callable(labkit.wiretap.decode.decode)

@@ -12,18 +12,17 @@ from __future__ import annotations
 __all__ = ["Proxy", "Tap", "tap"]
 
 import asyncio
-import threading
 import time
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import LabkitError
+from ..handles import Handle, check_address, format_host, listen_error, start
+from ..i18n import Text, say
+from ..loop import LoopThread
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
-from ..servers import _listen_error, register, replace_running, unregister
-from ..servers.loop import LoopThread
 from . import display
-from .decode import Packet, Unit
+from .decode import Unit
 from .recording import DEFAULT_MAX_BYTES, ConnectionInfo, Recording
 
 _READ_SIZE = 65536
@@ -61,13 +60,17 @@ class Proxy:
         self.handlers.add(task)
         self.transports.add(client_writer.transport)
         conn = self.recording.open_connection()
-        error: str | None = None
+        error: str | Text | None = None
         server_writer: asyncio.StreamWriter | None = None
         try:
             try:
                 server_reader, server_writer = await asyncio.open_connection(*self.target)
             except OSError as exc:
-                error = f"cannot reach the server at {self.target[0]}:{self.target[1]}: {exc.strerror or exc}"
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                where = f"{self.target[0]}:{self.target[1]}"
+                error = Text(
+                    f"no se llega al servidor en {where}: {reason}", f"cannot reach the server at {where}: {reason}"
+                )
                 return
             self.transports.add(server_writer.transport)
             both = (client_writer, server_writer)
@@ -109,22 +112,23 @@ def _parse_target(url: str) -> tuple[str, str, int]:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        raise LabkitError(f"not a URL: {url!r}") from None
+    except (ValueError, TypeError, AttributeError):
+        raise LabkitError(say(f"no es una URL: {url!r}", f"not a URL: {url!r}")) from None
     if not parts.scheme or parts.hostname is None:
-        raise LabkitError(f"need a URL like ws://127.0.0.1:8000 or a server's .url, not {url!r}")
+        raise LabkitError(
+            say(
+                f"hace falta una URL como ws://127.0.0.1:8000 o el .url de un servidor, no {url!r}",
+                f"need a URL like ws://127.0.0.1:8000 or a server's .url, not {url!r}",
+            )
+        )
     if port is None:
         port = _DEFAULT_PORTS.get(parts.scheme.lower())
         if port is None:
-            raise LabkitError(f"need a port in {url!r}")
+            raise LabkitError(say(f"falta el puerto en {url!r}", f"need a port in {url!r}"))
     return parts.scheme, parts.hostname, port
 
 
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-class Tap:
+class Tap(Handle):
     """A running tap: connect clients to ``.url``; the views show what went through.
 
     ``hexdump()``, ``frames()``, ``sequence()``, ``messages()``, ``packets()`` and
@@ -133,48 +137,31 @@ class Tap:
     """
 
     def __init__(self, name: str, target: str, host: str, port: int, recording: Recording, loop: LoopThread) -> None:
-        self.name = name
+        super().__init__(name)
         self.target = target
         self.host = host
         self.port = port
         self.recording = recording
         self._loop = loop
         self._proxy: Proxy | None = None
-        self._stopped = False
-        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         """The target's URL with the tap's host and port: same scheme, path and query."""
         parts = urlsplit(self.target)
-        return urlunsplit((parts.scheme, f"{_format_host(self.host)}:{self.port}", parts.path, parts.query, ""))
+        return urlunsplit((parts.scheme, f"{format_host(self.host)}:{self.port}", parts.path, parts.query, ""))
 
-    @property
-    def running(self) -> bool:
-        return not self._stopped
-
-    def stop(self) -> None:
-        """Close the listener and every connection through the tap, and join its thread.
-
-        The recording stays readable. Calling it again does nothing.
-        """
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            if self._proxy is None:
-                self._loop.close()
-            elif not self._loop.finish(self._proxy.stop()):
-                self.recording.error("stopping took over 5 s; connections were cut")
-        unregister(self)
-
-    def __enter__(self) -> Tap:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _shut_down(self) -> None:
+        """Close the listener and every connection through the tap; the recording stays readable."""
+        if self._proxy is None:
+            self._loop.close()
+        elif not self._loop.finish(self._proxy.stop(), timeout=3):
+            self.recording.error(
+                Text(
+                    "detenerlo tardó más de 3 s; se cortaron las conexiones",
+                    "stopping took over 3 s; connections were cut",
+                )
+            )
 
     def wait(self, quiet: float = 0.05, timeout: float = 2.0, closed: bool = False) -> bool:
         """Wait until nothing new has arrived for ``quiet`` seconds (and, with ``closed``,
@@ -201,7 +188,7 @@ class Tap:
     def messages(self, conn: int | None = None) -> list[Unit]:
         return self._settled().messages(conn)
 
-    def packets(self, conn: int | None = None) -> list[Packet]:
+    def packets(self, conn: int | None = None) -> display.PacketTable:
         return self._settled().packets(conn)
 
     def hexdump(self, conn: int | None = None, limit: int | None = 256) -> display.Hexdump:
@@ -220,8 +207,10 @@ class Tap:
         return self._settled().summary("running" if self.running else "stopped")
 
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<Tap {self.name!r} in front of {self.target} at {self.url} ({state})>"
+        return say(
+            f"<Tap {self.name!r} delante de {self.target} en {self.url} ({self.state_text()})>",
+            f"<Tap {self.name!r} in front of {self.target} at {self.url} ({self.state_text()})>",
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """A cell shows the summary: no port, no time, so stored outputs stay stable."""
@@ -246,24 +235,30 @@ def tap(
     never leaves the old tap behind. ``labkit.stop_all()`` stops taps too.
     """
     _, target_host, target_port = _parse_target(url)
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise LabkitError(f"port must be a whole number from 0 to 65535, not {port!r}")
-    if not isinstance(max_bytes, int) or max_bytes < 0:
-        raise LabkitError(f"max_bytes must be a whole number of bytes, not {max_bytes!r}")
+    check_address(host, port)
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
+        raise LabkitError(
+            say(
+                f"max_bytes debe ser un número entero de bytes, no {max_bytes!r}",
+                f"max_bytes must be a whole number of bytes, not {max_bytes!r}",
+            )
+        )
     name = name or f"tap-{target_port}"
-    replace_running(name)
-    recording = Recording(max_bytes)
-    loop = LoopThread(f"labkit-{name}", on_error=recording.error)
-    handle = Tap(name, url, host, 0, recording, loop)
-    proxy = Proxy((target_host, target_port), recording)
-    try:
-        handle.port = loop.run(proxy.start(host, port))
-    except OSError as exc:
-        loop.close()
-        raise _listen_error(exc, host, port) from None
-    except BaseException:
-        loop.close()
-        raise
-    handle._proxy = proxy
-    register(handle)
-    return handle
+
+    def launch() -> Tap:
+        recording = Recording(max_bytes)
+        loop = LoopThread(f"labkit-{name}", on_error=recording.error)
+        handle = Tap(name, url, host, 0, recording, loop)
+        proxy = Proxy((target_host, target_port), recording)
+        try:
+            handle.port = loop.run(proxy.start(host, port))
+        except OSError as exc:
+            loop.close()
+            raise listen_error(exc, host, port) from None
+        except BaseException:
+            loop.close()
+            raise
+        handle._proxy = proxy
+        return handle
+
+    return start(name, launch)

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import threading
 
-from labkit.servers.loop import LoopThread
+from labkit.loop import LoopThread
 
 
 def test_run_returns_the_result_and_finish_joins_the_thread() -> None:

@@ -1,0 +1,132 @@
+"""An app as a WebSocket connection handler, shared by the ``websocket`` and ``scratch`` stacks.
+
+Both stacks run ordinary connection handlers written for the ``websockets`` library
+(``async def handler(ws): async for message in ws: ...``): a student's own, or the
+:class:`AppHandler` here, which runs one of labkit's apps (:mod:`labkit.apps`) that way.
+So the apps mean the same on both stacks, and a student's handler runs on either.
+
+Broadcasts never wait for a slow reader: each message is written without waiting, and a
+member whose unsent bytes pass the stack's limit is dropped (close 1008, recorded), so a
+client that stops reading cannot grow the server's memory or delay the others.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AppHandler", "WebSocketLike", "handler_name", "is_connection_handler", "is_upgrade"]
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from ..apps import App, AppError, Send, as_text_frame
+from ..record import SERVER_TO_CLIENT, Fanout, Record
+
+
+class WebSocketLike(Protocol):
+    """The part of websockets' ``ServerConnection`` an app needs (the scratch stack has it too)."""
+
+    labkit_id: int
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+    async def send(self, message: str | bytes) -> None: ...
+
+
+def is_connection_handler(app: Any) -> bool:
+    """An ``async def handler(websocket)`` function, or an object with such a ``__call__``."""
+    return inspect.iscoroutinefunction(app) or (
+        callable(app) and not isinstance(app, type) and inspect.iscoroutinefunction(type(app).__call__)
+    )
+
+
+def handler_name(app: Any) -> str | None:
+    return str(getattr(app, "__name__", type(app).__name__)) if is_connection_handler(app) else None
+
+
+def is_upgrade(headers: Any) -> bool:
+    """Whether a request asks for WebSocket (RFC 6455 §4.1: ``Upgrade: websocket``)."""
+    return "websocket" in [t.strip().lower() for v in headers.get_all("Upgrade") for t in v.split(",")]
+
+
+#: ``send_soon(connection, message)``: write without waiting; False if the connection was dropped.
+SendSoon = Callable[[Any, str | bytes], bool]
+
+
+class AppHandler:
+    """Runs ``app`` for each connection: open, every message, every tick, close."""
+
+    def __init__(self, app: App, record: Record, send_soon: SendSoon) -> None:
+        self.app = app
+        self.record = record
+        self.send_soon = send_soon
+        self.members: dict[int, Any] = {}
+
+    async def __call__(self, ws: WebSocketLike) -> None:
+        conn = ws.labkit_id
+        app = self.app
+        self.members[conn] = ws
+        ticker: asyncio.Task[None] | None = None
+        try:
+            await self.carry_out(conn, ws, app.open(conn))
+            if app.interval is not None:
+                ticker = asyncio.create_task(self.tick(conn, ws, app.interval))
+            receive, carry_out, sender = app.receive, self.carry_out, (conn,)
+            async for message in ws:
+                try:
+                    actions = receive(conn, message)
+                except AppError as exc:
+                    self.record.error(conn, exc.text)
+                    continue
+                if len(actions) == 1:
+                    # The common case inline (an echo's reply): labkit bench throughput measures it.
+                    action = actions[0]
+                    if type(action) is Send and action.to == sender and not action.broadcast:
+                        reply = action.message
+                        await ws.send(reply if type(reply) in (str, bytes) else as_text_frame(reply))
+                        continue
+                await carry_out(conn, ws, actions)
+        finally:
+            del self.members[conn]
+            self.tell_others(conn, app.close(conn))
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    async def tick(self, conn: int, ws: WebSocketLike, interval: float) -> None:
+        """Speak unasked every ``interval`` seconds until the connection ends."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.carry_out(conn, ws, self.app.tick(conn))
+            except Exception:  # the connection closed: the handler's loop ends it and records why
+                return
+
+    async def carry_out(self, conn: int, ws: WebSocketLike, actions: list[Any]) -> None:
+        """Send each message to its recipients; rooms (Enter, Leave) mean nothing on plain WebSocket.
+
+        The sender's own messages wait for its connection (back-pressure); the others' never wait.
+        """
+        for action in actions:
+            if type(action) is not Send:
+                continue
+            if action.to == (conn,) and not action.broadcast:  # a reply or a push: the common case
+                message = action.message
+                await ws.send(message if type(message) in (str, bytes) else as_text_frame(message))
+                continue
+            if conn in action.to and not action.broadcast:
+                await ws.send(as_text_frame(action.message))  # the connection records it
+            self.tell_others(conn, [action])
+
+    def tell_others(self, conn: int, actions: list[Any]) -> None:
+        """The part of ``actions`` for connections other than ``conn``, written without waiting."""
+        for action in actions:
+            if not isinstance(action, Send):
+                continue
+            frame = as_text_frame(action.message)
+            targets = [self.members[t] for t in action.to if t != conn and t in self.members]
+            sent = sum(1 for member in targets if self.send_soon(member, frame))
+            if action.broadcast or len(action.to) > 1:
+                self.record.add("send", None, Fanout(frame, sent, action.room), direction=SERVER_TO_CLIENT)
