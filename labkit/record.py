@@ -23,7 +23,6 @@ __all__ = [
     "Closed",
     "Ended",
     "Entry",
-    "Fanout",
     "HttpHead",
     "Opened",
     "Problem",
@@ -157,14 +156,6 @@ class Ack(NamedTuple):
     args: tuple[Any, ...]
 
 
-class Fanout(NamedTuple):
-    """One message delivered to several connections (a chat's broadcast)."""
-
-    message: Any
-    recipients: int
-    room: str | None = None
-
-
 class Problem(NamedTuple):
     """Something went wrong: one line, and the traceback when it was code that failed."""
 
@@ -232,10 +223,6 @@ def describe(kind: str, data: Any) -> str:
         return f"{text} → {data.to}" if data.to is not None else text
     if isinstance(data, Ack):
         return f"ack: {_args(data.args)}"
-    if isinstance(data, Fanout):
-        to = counted(data.recipients, ("otra conexión", "otras conexiones"), ("other", "others"))
-        room = say(f" de la sala {data.room!r}", f" in room {data.room!r}") if data.room else ""
-        return say(f"a {to}{room}: {_show(data.message)}", f"to {to}{room}: {_show(data.message)}")
     if isinstance(data, Problem):
         return str(data.text)
     return _show(data)

@@ -10,7 +10,7 @@ import engineio.async_socket
 import engineio.packet
 import socketio
 import socketio.packet
-from websockets.protocol import CONNECTING
+from websockets.protocol import CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
 import labkit
@@ -97,3 +97,16 @@ def test_events_nobody_answers_are_recorded_and_never_acknowledged() -> None:
     received = [e.detail for e in server.record.entries("recv")]
     assert received == ["nadie-escucha: '¿hola?'"]
     assert server.record.entries("send") == []
+
+
+def test_websockets_protocol_sends_text_and_binary_through_the_two_methods_the_record_wraps() -> None:
+    assert parameters(ServerProtocol.send_text)[:3] == ["self", "data", "fin"]
+    assert parameters(ServerProtocol.send_binary)[:3] == ["self", "data", "fin"]
+    record = labkit.Record()
+    protocol = ServerProtocol()
+    protocol.state = OPEN
+    labkit.patches.record_what_is_sent(protocol, record, 7)
+    protocol.send_text("¡hola!".encode())
+    protocol.send_binary(b"\x00\xff")
+    assert [(e.conn, e.kind, e.data) for e in record] == [(7, "send", "¡hola!"), (7, "send", b"\x00\xff")]
+    assert b"".join(protocol.data_to_send()) == bytes.fromhex("8107") + "¡hola!".encode() + bytes.fromhex("820200ff")

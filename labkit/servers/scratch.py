@@ -183,8 +183,8 @@ class ScratchConnection:
                 pass
 
     def send_soon(self, message: str | bytes) -> None:
-        """Send without waiting (broadcasts: the record notes them once, for every recipient)."""
-        self._queue(message, record=False)
+        """Send without waiting (broadcasts)."""
+        self._queue(message)
 
     async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake (§7.1.2) and wait until TCP is closed (cut after a timeout)."""
@@ -198,7 +198,7 @@ class ScratchConnection:
 
     # The I/O loop ----------------------------------------------------------------------
 
-    def _queue(self, message: str | bytes, record: bool = True) -> None:
+    def _queue(self, message: str | bytes) -> None:
         if self.protocol.state is not State.OPEN:
             raise self._closed_exception()
         if isinstance(message, str):
@@ -209,8 +209,7 @@ class ScratchConnection:
         else:
             raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
         self.write_out()
-        if record:
-            self.record.message(self.labkit_id, SERVER_TO_CLIENT, message)
+        self.record.message(self.labkit_id, SERVER_TO_CLIENT, message)
 
     def _closed_exception(self) -> ConnectionClosed:
         code = self.protocol.close_code or CloseCode.ABNORMAL_CLOSURE

@@ -28,8 +28,8 @@ from ..apps import App
 from ..i18n import Text
 from ..options import Option, choice, origins, seconds, size
 from ..pages import NOT_FOUND, page_option
-from ..patches import answer_garbage_with_400
-from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
+from ..patches import answer_garbage_with_400, record_what_is_sent
+from ..record import CLIENT_TO_SERVER, Closed, CloseStatus, HttpHead, Opened, Record
 from . import STOP_TIMEOUT, AsyncBackend
 from .ws_app import AppHandler, handler_name, is_upgrade
 
@@ -77,6 +77,7 @@ class RecordedConnection(ServerConnection):
         self.record = record
         self.live = live
         self.labkit_id = record.new_connection()
+        record_what_is_sent(protocol, record, self.labkit_id)
         super().__init__(protocol, server, **kwargs)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -123,11 +124,6 @@ class RecordedConnection(ServerConnection):
                 yield message
         except ConnectionClosedOK:
             return
-
-    async def send(self, message: Any, *args: Any, **kwargs: Any) -> None:
-        await super().send(message, *args, **kwargs)
-        if isinstance(message, str | bytes):
-            self.record.message(self.labkit_id, SERVER_TO_CLIENT, message)
 
 
 class WebSocketBackend(AsyncBackend):

@@ -7,7 +7,8 @@ So the apps mean the same on both stacks, and a student's handler runs on either
 
 Broadcasts never wait for a slow reader: each message is written without waiting, and a
 member whose unsent bytes pass the stack's limit is dropped (close 1008, recorded), so a
-client that stops reading cannot grow the server's memory or delay the others.
+client that stops reading cannot grow the server's memory or delay the others. Every
+recipient's connection records what it was sent, like any message.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from ..apps import App, AppError, Send, as_text_frame
-from ..record import SERVER_TO_CLIENT, Fanout, Record
+from ..record import Record
 
 
 class WebSocketLike(Protocol):
@@ -121,12 +122,15 @@ class AppHandler:
             self.tell_others(conn, [action])
 
     def tell_others(self, conn: int, actions: list[Any]) -> None:
-        """The part of ``actions`` for connections other than ``conn``, written without waiting."""
+        """The part of ``actions`` for connections other than ``conn``, written without waiting.
+
+        Each recipient's connection records the message it sent, as for any other message.
+        """
         for action in actions:
-            if not isinstance(action, Send):
+            if type(action) is not Send:
                 continue
             frame = as_text_frame(action.message)
-            targets = [self.members[t] for t in action.to if t != conn and t in self.members]
-            sent = sum(1 for member in targets if self.send_soon(member, frame))
-            if action.broadcast or len(action.to) > 1:
-                self.record.add("send", None, Fanout(frame, sent, action.room), direction=SERVER_TO_CLIENT)
+            members = self.members
+            for target in action.to:
+                if target != conn and target in members:
+                    self.send_soon(members[target], frame)

@@ -153,8 +153,9 @@ def test_chat_reaches_every_other_client_unchanged() -> None:
             assert json.loads(a.recv(timeout=2)) == json.loads(b.recv(timeout=2)) == {"from": 3, "text": "y yo"}
             with pytest.raises(TimeoutError):
                 a.recv(timeout=0.1)
-    sends = [e.detail for e in server.record.entries("send")]
-    assert sends[0] == 'to 2 others: {"from": 1, "text": "hola ñandú"}'
+    # each recipient's connection records what it was sent
+    sends = [(e.conn, e.detail) for e in server.record.entries("send")]
+    assert sends[:2] == [(2, '{"from": 1, "text": "hola ñandú"}'), (3, '{"from": 1, "text": "hola ñandú"}')]
 
 
 # ---------------------------------------------------------------------------

@@ -51,7 +51,10 @@ def test_a_flood_to_readers_that_never_read_drops_them_and_spares_the_others(sta
     The stalled ones are dropped with 1008 once their unsent bytes pass ``max_buffer``
     (memory stays bounded); the good readers get every message, in order.
     """
-    messages, size, limit = 500, 30_000, 256 * 1024  # few enough that the bounded record keeps every entry
+    # Few enough messages that the bounded record keeps every entry; big enough to fill the
+    # stalled readers' kernel buffers and then max_buffer. The sender waits for the good
+    # readers every 4 messages, so that on a busy machine they never fall max_buffer behind.
+    messages, size, limit = 120, 100_000, 2**20
     with labkit.serve("chat", over=stack, max_buffer=limit) as server:
         stalled = [stalled_reader(server) for _ in range(5)]
 
@@ -59,17 +62,20 @@ def test_a_flood_to_readers_that_never_read_drops_them_and_spares_the_others(sta
             good = [await labkit.ws_connect_async(server.url, max_queue=None) for _ in range(3)]
             sender = await labkit.ws_connect_async(server.url)
             assert await asyncio.to_thread(wait_for, lambda: server.record.count("open") == 9)
+            seen: list[list[int]] = [[] for _ in good]
 
-            async def read_all(ws: object) -> list[int]:
-                seen = []
-                while len(seen) < messages:
+            async def read_all(ws: object, into: list[int]) -> list[int]:
+                while len(into) < messages:
                     message = json.loads(await ws.recv())  # type: ignore[attr-defined]
-                    seen.append(int(message["text"].split(":")[0]))
-                return seen
+                    into.append(int(message["text"].split(":")[0]))
+                return into
 
-            readers = [asyncio.create_task(read_all(ws)) for ws in good]
+            readers = [asyncio.create_task(read_all(ws, into)) for ws, into in zip(good, seen, strict=True)]
             for i in range(messages):
                 await sender.send(f"{i}:" + "x" * size)
+                if i % 4 == 3:
+                    while min(map(len, seen)) <= i:
+                        await asyncio.sleep(0.001)
             got = await asyncio.gather(*readers)
             for ws in [*good, sender]:
                 await ws.close()
