@@ -31,6 +31,7 @@ __all__ = [
     "Clock",
     "Echo",
     "Enter",
+    "Feed",
     "Leave",
     "Send",
     "app_class",
@@ -39,13 +40,14 @@ __all__ = [
 ]
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 
 from .errors import LabkitError
 from .i18n import Text, say
-from .options import Option, seconds
+from .options import Option, count, hertz, seconds
 
 
 class Send(NamedTuple):
@@ -129,6 +131,8 @@ class App:
     options: ClassVar[Mapping[str, Option]] = {}
     #: Seconds between ticks, or None for an app that never speaks unasked.
     interval: float | None = None
+    #: Seconds between two publications to every member (see :meth:`publish`), or None.
+    every: float | None = None
 
     def __init__(self, **options: Any) -> None:
         self.members: dict[int, set[str]] = {}
@@ -150,6 +154,11 @@ class App:
         """A client left; what to tell the others."""
         self.members.pop(conn, None)
         return []
+
+    def publish(self, n: int) -> list[Action] | None:
+        """Publication ``n`` (0, 1, 2…) for every member, made every ``every`` seconds once the
+        first client arrives; None once the app has published everything."""
+        return None
 
     def others(self, conn: int, room: str | None = None) -> tuple[int, ...]:
         """Every member but ``conn`` (in ``room``, if given), in connection order."""
@@ -298,8 +307,43 @@ class Chat(App):
         return [self.presence()] if self.nicks else []
 
 
+def feed_update(seq: int) -> dict[str, Any]:
+    """One update of the feed (under 100 bytes as JSON): its number, when it was published
+    (milliseconds since the epoch, to measure delivery), and a made-up price."""
+    return {"seq": seq, "t": round(time.time() * 1000, 3), "price": f"{100 + (seq * 37 % 200) / 100:.2f}"}
+
+
+class Feed(App):
+    """Publishes ``updates`` small updates at ``rate`` per second to every client: the workload
+    ``labkit compare`` carries over polling, long polling, SSE, WebSocket and Socket.IO."""
+
+    name = "feed"
+    meaning = Text(
+        "el servidor publica actualizaciones pequeñas a un ritmo fijo, para todos los clientes",
+        "the server publishes small updates at a fixed rate, to every client",
+    )
+    event = "update"
+    listens_to = ()
+    http_get = "log"
+    http_post = False
+    options: ClassVar[Mapping[str, Option]] = {
+        "updates": Option(count(1, 100_000), Text("cuántas actualizaciones (100)", "how many updates (100)")),
+        "rate": Option(hertz(0.1, 1000), Text("actualizaciones por segundo (10)", "updates per second (10)")),
+    }
+
+    def __init__(self, updates: int = 100, rate: float = 10.0, **options: Any) -> None:
+        super().__init__(**options)
+        self.updates = updates
+        self.every = 1 / rate
+
+    def publish(self, n: int) -> list[Action] | None:
+        if n >= self.updates:
+            return None
+        return [Send(feed_update(n + 1), tuple(self.members), broadcast=True)]
+
+
 #: The apps ``labkit.serve`` knows by name.
-APPS: dict[str, type[App]] = {app.name: app for app in (Echo, Clock, Chat)}
+APPS: dict[str, type[App]] = {app.name: app for app in (Echo, Clock, Chat, Feed)}
 
 
 def app_class(name: Any) -> type[App]:

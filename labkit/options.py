@@ -8,7 +8,18 @@ they can trust.
 
 from __future__ import annotations
 
-__all__ = ["Option", "choice", "origins", "seconds", "size", "strings", "validate", "whole_seconds"]
+__all__ = [
+    "Option",
+    "choice",
+    "count",
+    "hertz",
+    "origins",
+    "seconds",
+    "size",
+    "strings",
+    "validate",
+    "whole_seconds",
+]
 
 import math
 from collections.abc import Callable, Mapping
@@ -75,6 +86,38 @@ def size(none: bool = True) -> Callable[[str, Any], Any]:
                 )
             )
         return value
+
+    return check
+
+
+def count(minimum: int, maximum: int) -> Callable[[str, Any], Any]:
+    """A whole number from ``minimum`` to ``maximum``."""
+
+    def check(name: str, value: Any) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+            raise LabkitError(
+                say(
+                    f"{name} debe ser un número entero de {minimum} a {maximum}, no {value!r}",
+                    f"{name} must be a whole number from {minimum} to {maximum}, not {value!r}",
+                )
+            )
+        return value
+
+    return check
+
+
+def hertz(minimum: float, maximum: float) -> Callable[[str, Any], Any]:
+    """A rate in events per second, from ``minimum`` to ``maximum``."""
+
+    def check(name: str, value: Any) -> Any:
+        if not _number(value) or not minimum <= value <= maximum:
+            raise LabkitError(
+                say(
+                    f"{name} debe ser un número de veces por segundo de {minimum:g} a {maximum:g}, no {value!r}",
+                    f"{name} must be a number of times per second from {minimum:g} to {maximum:g}, not {value!r}",
+                )
+            )
+        return float(value)
 
     return check
 

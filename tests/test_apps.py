@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from labkit.apps import APPS, AppError, Chat, Clock, Echo, Enter, Leave, Send, app_class, as_text_frame
+from labkit.apps import APPS, AppError, Chat, Clock, Echo, Enter, Feed, Leave, Send, app_class, as_text_frame
 from labkit.errors import LabkitError
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
@@ -65,9 +65,9 @@ def test_chat_refuses_what_it_cannot_use_with_one_clear_error(message: object, e
 
 
 def test_every_app_is_listed_once_by_name_and_unknown_names_are_one_clear_error() -> None:
-    assert list(APPS) == ["echo", "clock", "chat"]
+    assert list(APPS) == ["echo", "clock", "chat", "feed"]
     assert all(app_class(name).name == name for name in APPS)
-    with pytest.raises(LabkitError, match="choose one of: echo, clock, chat"):
+    with pytest.raises(LabkitError, match="choose one of: echo, clock, chat, feed"):
         app_class("radio")
     with pytest.raises(LabkitError, match="choose one of"):
         app_class(["echo"])
@@ -76,3 +76,13 @@ def test_every_app_is_listed_once_by_name_and_unknown_names_are_one_clear_error(
 def test_a_websocket_carries_data_as_json_text() -> None:
     assert as_text_frame("hola") == "hola" and as_text_frame(b"\x00") == b"\x00"
     assert as_text_frame({"from": 1, "text": "¡ñ!"}) == '{"from": 1, "text": "¡ñ!"}'
+
+
+def test_the_feed_publishes_its_updates_to_every_member_then_stops() -> None:
+    feed = Feed(updates=3, rate=50)
+    assert feed.every == 0.02 and feed.open(1) == [] and feed.open(2) == []
+    published = [feed.publish(n) for n in range(4)]
+    assert published[3] is None
+    sends = [actions[0] for actions in published[:3] if actions]
+    assert [s.message["seq"] for s in sends] == [1, 2, 3] and all(s.to == (1, 2) and s.broadcast for s in sends)
+    assert feed.receive(1, "¿algo?") == []

@@ -104,7 +104,7 @@ def test_port_taken_fails_in_the_calling_cell_with_a_clear_message() -> None:
 def test_unknown_app_stack_option_and_port_are_clear_errors() -> None:
     with pytest.raises(labkit.LabkitError, match="unknown stack 'ftp'; choose one of: http, websocket"):
         labkit.serve("echo", over="ftp")
-    with pytest.raises(labkit.LabkitError, match="unknown app 'radio'; choose one of: echo, clock, chat"):
+    with pytest.raises(labkit.LabkitError, match="unknown app 'radio'; choose one of: echo, clock, chat, feed"):
         labkit.serve("radio", over="http")
     with pytest.raises(
         labkit.LabkitError, match=r"unknown option\(s\): colour \(accepted: app echo: -; stack websocket"

@@ -7,8 +7,10 @@ cannot do, by design of HTTP, is speak first: a client learns news only by askin
 
 - ``POST /`` with a body is a message to the app: its reply is the response (``200``);
   a message for others is kept for polling (``201`` with ``{"id": n}``).
-- ``GET /`` asks: the clock answers the time now; the chat answers the messages after
-  ``?after=N`` as JSON (a chat by polling); the echo says how to use it.
+- ``GET /`` asks: the clock answers the time now; the chat (and the feed) answer the
+  messages after ``?after=N`` as JSON (polling), waiting up to ``&wait=S`` seconds for one
+  (long polling), or stream them as Server-Sent Events to a client that accepts
+  ``text/event-stream``; the echo says how to use it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ IDLE_TIMEOUT = 600.0
 BACKLOG = 512
 #: ``?after=N``: ASCII digits only (``str.isdigit`` also accepts "²").
 _NUMBER = re.compile(r"[0-9]{1,18}")
+#: ``?wait=S``: seconds a long poll may wait, ASCII digits with an optional fraction.
+_SECONDS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3})?")
+#: The longest a long poll waits before answering with nothing new.
+MAX_WAIT = 60.0
 
 
 class HttpBackend(AsyncBackend):
@@ -50,7 +56,10 @@ class HttpBackend(AsyncBackend):
     }
 
     async def serve(self, host: str, port: int) -> int:
+        #: Messages kept for polling, long polling and Server-Sent Events; ``news`` wakes waiters.
         self.log: list[dict[str, Any]] = []
+        self.news: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.publisher: asyncio.Task[None] | None = None
         max_size: int = self.settings.get("max_size", 2**20)
         logger = self.record.logger()
         server = web.Server(
@@ -85,6 +94,15 @@ class HttpBackend(AsyncBackend):
         start = f"{request.method} {request.raw_path} {version}"
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         self.record.add("request", conn, HttpHead.of(start, headers))
+        if self.app.every is not None and self.publisher is None:
+            self.publisher = asyncio.create_task(self.publish(self.app.every))
+        if (
+            request.method == "GET"
+            and self.app.http_get == "log"
+            and "text/event-stream" in request.headers.get("Accept", "")
+            and (self.page is None or self.page.answer(request.raw_path) is None)
+        ):
+            return await self.stream_events(request, conn, version)
         try:
             response = await self.answer(request, conn)
         except web.HTTPException as exc:
@@ -111,10 +129,19 @@ class HttpBackend(AsyncBackend):
                 return self.text(200, f"{sends[0].message}\n" if sends else "")
             if app.http_get == "log":
                 after = request.query.get("after", "0")
-                if not _NUMBER.fullmatch(after):
+                wait = request.query.get("wait", "0")
+                if not _NUMBER.fullmatch(after) or not _SECONDS.fullmatch(wait) or float(wait) > MAX_WAIT:
                     return self.text(
-                        400, str(Text("after debe ser un número de mensaje\n", "after must be a message number\n"))
+                        400,
+                        str(
+                            Text(
+                                f"after es un número de mensaje y wait, segundos de 0 a {MAX_WAIT:g}\n",
+                                f"after is a message number and wait seconds from 0 to {MAX_WAIT:g}\n",
+                            )
+                        ),
                     )
+                if float(wait) > 0:
+                    await self.news_after(int(after), float(wait))  # long polling (RFC 6202 §2)
                 return self.json(200, self.log[int(after) :])
             return self.text(200, str(app.usage))
         if request.method != "POST" or not app.http_post:
@@ -139,12 +166,64 @@ class HttpBackend(AsyncBackend):
                 return web.Response(status=200, body=action.message, headers=self.base_headers(content_type))
         kept = [a for a in actions if isinstance(a, Send)]
         for send in kept:
-            message = dict(send.message) if isinstance(send.message, dict) else {"message": send.message}
-            message["id"] = len(self.log) + 1
-            self.log.append(message)
+            self.keep(send.message)
         if kept:
             return self.json(201, {"id": len(self.log)})
         return self.text(204, "")
+
+    def keep(self, message: Any) -> None:
+        """Keep a message for every client that asks (polling) or waits (long polling, SSE)."""
+        kept = dict(message) if isinstance(message, dict) else {"message": message}
+        kept["id"] = len(self.log) + 1
+        self.log.append(kept)
+        news, self.news = self.news, asyncio.get_running_loop().create_future()
+        news.set_result(None)
+
+    async def news_after(self, after: int, wait: float) -> None:
+        """Wait until a message after ``after`` exists, at most ``wait`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while len(self.log) <= after and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.news), left)
+
+    async def publish(self, every: float) -> None:
+        """The app's publications, kept for every client, on a fixed schedule (no drift)."""
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while (actions := self.app.publish(n)) is not None:
+            for action in actions:
+                if isinstance(action, Send):
+                    self.keep(action.message)
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * every - loop.time()))
+
+    async def stream_events(self, request: web.BaseRequest, conn: int | None, version: str) -> web.StreamResponse:
+        """Server-Sent Events (HTML Standard §9.2): one response that never ends, one event per message.
+
+        ``Last-Event-ID`` (sent by a reconnecting EventSource) or ``?after=N`` says where to resume.
+        """
+        last = request.headers.get("Last-Event-ID", request.query.get("after", "0"))
+        if not _NUMBER.fullmatch(last):
+            return self.text(400, "Last-Event-ID / after: a message number\n")
+        sent = int(last)
+        response = web.StreamResponse(
+            headers={"Server": SERVER_NAME, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        self.record.add("response", conn, HttpHead.of(f"{version} 200 OK", response.headers.items()))
+        try:
+            while True:
+                while sent < len(self.log):
+                    message = self.log[sent]
+                    event = f"id: {message['id']}\ndata: {json.dumps(message, ensure_ascii=False)}\n\n".encode()
+                    await response.write(event)
+                    self.record.message(conn, SERVER_TO_CLIENT, event)
+                    sent += 1
+                await asyncio.shield(self.news)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return response
 
     async def read_body(self, request: web.BaseRequest) -> bytes:
         """The whole body (chunked or not), or 413 when it passes ``max_size``."""

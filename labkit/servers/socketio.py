@@ -57,6 +57,7 @@ class AppEvents:
         self.recorder = backend.recorder
         self.ticks: dict[str, asyncio.Task[None]] = {}
         self.sids: dict[int, str] = {}
+        self.publisher: asyncio.Task[None] | None = None
 
     def install(self) -> None:
         self.sio.on("connect", self.connect)
@@ -69,6 +70,8 @@ class AppEvents:
         await self.carry_out(sid, conn, self.app.open(conn))
         if self.app.interval is not None:
             self.ticks[sid] = asyncio.create_task(self.tick(sid, conn, self.app.interval))
+        if self.app.every is not None and self.publisher is None:
+            self.publisher = asyncio.create_task(self.publish(self.app.every))
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         if reason == self.sio.reason.CLIENT_DISCONNECT:
@@ -92,6 +95,17 @@ class AppEvents:
             self.backend.record.error(conn, exc.text)
             return f"error: {exc.text}"
         return await self.carry_out(sid, conn, actions)
+
+    async def publish(self, every: float) -> None:
+        """The app's publications, emitted to everyone on a fixed schedule (no drift)."""
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while (actions := self.app.publish(n)) is not None:
+            for action in actions:
+                if isinstance(action, Send):
+                    await self.sio.emit(action.event or self.app.event, action.message)
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * every - loop.time()))
 
     async def tick(self, sid: str, conn: int, interval: float) -> None:
         while True:

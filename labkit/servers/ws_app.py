@@ -63,6 +63,7 @@ class AppHandler:
         self.record = record
         self.send_soon = send_soon
         self.members: dict[int, Any] = {}
+        self.publisher: asyncio.Task[None] | None = None
 
     async def __call__(self, ws: WebSocketLike) -> None:
         conn = ws.labkit_id
@@ -71,6 +72,8 @@ class AppHandler:
         ticker: asyncio.Task[None] | None = None
         try:
             await self.carry_out(conn, ws, app.open(conn))
+            if app.every is not None and self.publisher is None:
+                self.publisher = asyncio.create_task(self.publish(app.every))
             if app.interval is not None:
                 ticker = asyncio.create_task(self.tick(conn, ws, app.interval))
             receive, carry_out, sender = app.receive, self.carry_out, (conn,)
@@ -95,6 +98,15 @@ class AppHandler:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+
+    async def publish(self, every: float) -> None:
+        """The app's publications to every member, on a fixed schedule (no drift)."""
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while (actions := self.app.publish(n)) is not None:
+            self.tell_others(0, actions)  # 0 is nobody's number: every member gets it
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * every - loop.time()))
 
     async def tick(self, conn: int, ws: WebSocketLike, interval: float) -> None:
         """Speak unasked every ``interval`` seconds until the connection ends."""
