@@ -29,6 +29,8 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _sync_connect
 
 from .errors import LabkitError
+from .tls import authority, authority_made
+from .tls import client_context as trust_labkit_tls
 
 if TYPE_CHECKING:  # python-socketio takes a third of labkit's import time: imported when used
     import socketio
@@ -51,6 +53,7 @@ def ws_connect(url: str, **options: Any) -> ClientConnection:
     """
     options.setdefault("compression", None)
     options.setdefault("user_agent_header", USER_AGENT)
+    trust_labkit_tls(url, options)
     if _SYNC_CONNECT_HAS_LEGACY:
         options.setdefault("legacy", True)
     connection: ClientConnection = _sync_connect(url, **options)
@@ -61,6 +64,7 @@ def ws_connect_async(url: str, **options: Any) -> _async_connect:
     """websockets' asyncio client: ``async with ws_connect_async(url) as ws: ...``."""
     options.setdefault("compression", None)
     options.setdefault("user_agent_header", USER_AGENT)
+    trust_labkit_tls(url, options)
     return _async_connect(url, **options)
 
 
@@ -68,7 +72,13 @@ def sio_connect(url: str, transports: list[str] | None = None, **options: Any) -
     """A connected python-socketio SimpleClient; ``transports=["polling"]`` forbids WebSocket."""
     import socketio
 
-    client = socketio.SimpleClient()
+    if url.startswith("https://") and "http_session" not in options and authority_made():
+        import requests
+
+        session = requests.Session()
+        session.verify = str(authority().ca_file)  # labkit's own authority (labkit.serve(..., tls=True))
+        options["http_session"] = session
+    client = socketio.SimpleClient(**{k: options.pop(k) for k in ("http_session",) if k in options})
     client.connect(url, transports=transports, **options)
     return client
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .i18n import Text
+from .limits import RateLimit
 from .record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Ack, Ended, HttpHead, Opened, Record, SocketIOEvent
 
 
@@ -171,14 +172,24 @@ class SocketIORecorder:
     ``.not_handled`` and ``socketio.packet.ACK``.
     """
 
-    def __init__(self, sio: Any, record: Record) -> None:
+    def __init__(self, sio: Any, record: Record, max_rate: float | None = None) -> None:
         self.sio = sio
         self.record = record
+        self.max_rate = max_rate
+        #: Session id -> its token bucket, when sessions are limited to ``max_rate`` events a second.
+        self.limits: dict[str, RateLimit] = {}
         #: Socket.IO session id -> session number in the record.
         self.numbers: dict[str, int] = {}
         self._trigger_event = sio._trigger_event
         self._send_packet = sio._send_packet
         self._emit = sio.emit
+
+    def allowed(self, sid: str) -> bool:
+        limit = self.limits.get(sid)
+        if limit is None:
+            assert self.max_rate is not None
+            limit = self.limits[sid] = RateLimit(self.max_rate)
+        return bool(limit.allow())
 
     def number(self, sid: str) -> int:
         if sid not in self.numbers:
@@ -204,6 +215,16 @@ class SocketIORecorder:
             record.add("close", conn, Ended(reason or Text("motivo desconocido", "unknown reason")))
         else:
             record.add("recv", conn, SocketIOEvent(shown, tuple(args[1:])), direction=CLIENT_TO_SERVER)
+            if self.max_rate is not None and sid is not None and not self.allowed(sid):
+                record.error(
+                    conn,
+                    Text(
+                        f"la sesión envía más de {self.max_rate:g} eventos por segundo: desconectada",
+                        f"the session sends over {self.max_rate:g} events a second: disconnected",
+                    ),
+                )
+                asyncio.get_running_loop().create_task(self.sio.disconnect(sid, namespace=namespace))
+                return self.sio.not_handled
         try:
             return await self._trigger_event(event, namespace, *args)
         except Exception as exc:
@@ -220,6 +241,7 @@ class SocketIORecorder:
         finally:
             if event == "disconnect" and sid is not None:
                 self.numbers.pop(sid, None)
+                self.limits.pop(sid, None)
 
     async def send_packet(self, eio_sid: str, pkt: Any) -> None:
         import socketio.packet
@@ -249,9 +271,9 @@ def request_line(environ: dict[str, Any], cache_buster: bool = False) -> str:
     return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}{'?' + query if query else ''}"
 
 
-def record_socketio(sio: Any, record: Record, undo: Undo) -> SocketIORecorder:
+def record_socketio(sio: Any, record: Record, undo: Undo, max_rate: float | None = None) -> SocketIORecorder:
     """Install a :class:`SocketIORecorder` on ``sio`` (its own methods, not the class's)."""
-    recorder = SocketIORecorder(sio, record)
+    recorder = SocketIORecorder(sio, record, max_rate)
     undo.replace(sio, "_trigger_event", recorder.trigger_event)
     undo.replace(sio, "_send_packet", recorder.send_packet)
     undo.replace(sio, "emit", recorder.emit)

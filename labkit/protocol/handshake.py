@@ -36,6 +36,7 @@ __all__ = [
     "build_accept_response",
     "build_client_request",
     "build_reject_response",
+    "check_origin",
     "make_key",
     "validate_request",
     "validate_response",
@@ -167,6 +168,21 @@ def validate_request(request: Request) -> str:
     return key
 
 
+def check_origin(request: Request, allowed: Iterable[str] | None) -> None:
+    """Refuse a browser page from another origin (§4.2.1 step 8, §10.2): 403 Forbidden.
+
+    Browsers send ``Origin`` with every WebSocket handshake and, unlike ``fetch``, no CORS
+    rule stops a page on another site from opening one with the user's cookies; only the
+    server can say no. ``allowed`` None accepts every origin; a request without ``Origin``
+    does not come from a browser page and is accepted.
+    """
+    if allowed is None:
+        return
+    origins = request.headers.get_all("Origin")
+    if origins and origins[0] not in allowed:
+        raise HandshakeError(f"Origin {origins[0][:80]!r} is not allowed", status=403, section="10.2")
+
+
 def accept_response_headers(key: str) -> tuple[tuple[str, str], ...]:
     """Header fields of the 101 response for *key* (§4.2.2 step 5)."""
     return (*_UPGRADE_HEADERS, ("Sec-WebSocket-Accept", accept_value(key)))
@@ -180,6 +196,7 @@ def build_accept_response(key: str, extra_headers: Iterable[tuple[str, str]] = (
 
 _REASONS = {
     400: "Bad Request",
+    403: "Forbidden",
     405: "Method Not Allowed",
     414: "URI Too Long",
     426: "Upgrade Required",

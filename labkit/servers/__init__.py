@@ -11,7 +11,7 @@ Adding a stack: write ``labkit/servers/<name>.py`` with a :class:`Backend` subcl
 
 from __future__ import annotations
 
-__all__ = ["STACKS", "AsyncBackend", "Backend", "Server", "backend_class", "serve"]
+__all__ = ["SECURITY_OPTIONS", "STACKS", "AsyncBackend", "Backend", "Server", "backend_class", "serve"]
 
 import html
 import importlib
@@ -24,9 +24,10 @@ from ..errors import LabkitError
 from ..handles import Handle, check_address, format_host, listen_error, start
 from ..i18n import Text, say
 from ..loop import LoopThread
-from ..options import Option, validate
+from ..options import Option, choice, hertz, origins, validate
 from ..pages import Page, chat_page
 from ..record import Record
+from ..tls import authority
 
 #: stack name -> "module:Backend class"; modules are imported only when used.
 STACKS: dict[str, str] = {
@@ -34,6 +35,27 @@ STACKS: dict[str, str] = {
     "websocket": "labkit.servers.websocket:WebSocketBackend",
     "socketio": "labkit.servers.socketio:SocketIOBackend",
     "scratch": "labkit.servers.scratch:ScratchBackend",
+}
+
+#: Options of every stack that browsers use: who may connect, over TLS, how fast.
+SECURITY_OPTIONS: dict[str, Option] = {
+    "allow_origins": Option(
+        origins,
+        Text(
+            "orígenes de las páginas que pueden conectarse, p. ej. ['http://127.0.0.1:8000'] (todos)",
+            "origins of the pages allowed to connect, e.g. ['http://127.0.0.1:8000'] (any)",
+        ),
+    ),
+    "tls": Option(
+        choice(False, True), Text("servir por TLS: wss://, https:// (no)", "serve over TLS: wss://, https:// (no)")
+    ),
+    "max_rate": Option(
+        hertz(1, 100_000),
+        Text(
+            "mensajes por segundo que una conexión puede enviar antes de cortarla con 1008 (sin límite)",
+            "messages per second one connection may send before it is cut with 1008 (no limit)",
+        ),
+    ),
 }
 
 #: Seconds a server has to start listening before ``serve`` gives up.
@@ -58,7 +80,17 @@ class Backend(ABC):
         self.page: Page | None = options.pop("page", None)
         if self.page is None and isinstance(app, Chat) and self.chat_page is not None:
             self.page = chat_page(self.chat_page)
+        #: Origins whose pages may connect (None: any); clients that send no Origin are not browsers.
+        self.allow_origins: list[str] | None = options.pop("allow_origins", None)
+        #: Messages per second one connection may send before it is cut (1008), or None.
+        self.max_rate: float | None = options.pop("max_rate", None)
+        self.ssl_context = authority().server_context() if options.pop("tls", False) else None
         self.settings = options
+
+    @property
+    def url_scheme(self) -> str:
+        """``ws``/``http``, or ``wss``/``https`` over TLS."""
+        return self.scheme + "s" if self.ssl_context is not None else self.scheme
 
     #: Which class chat page the built-in chat serves at ``GET /`` ("websocket", "socketio"), if any.
     chat_page: ClassVar[str | None] = None
@@ -156,7 +188,7 @@ class Server(Handle):
 
     @property
     def url(self) -> str:
-        return f"{self._backend.scheme}://{format_host(self.host)}:{self.port}"
+        return f"{self._backend.url_scheme}://{format_host(self.host)}:{self.port}"
 
     def _shut_down(self) -> None:
         self._backend.stop()

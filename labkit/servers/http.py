@@ -32,7 +32,7 @@ from ..options import Option, size
 from ..pages import page_option
 from ..patches import ConnectionCounter
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead
-from . import STOP_TIMEOUT, AsyncBackend
+from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 
 #: The ``Server`` header of every response: the stack, not the versions installed.
 SERVER_NAME = "labkit-http"
@@ -53,6 +53,7 @@ class HttpBackend(AsyncBackend):
     options: ClassVar[Mapping[str, Option]] = {
         "max_size": Option(size(none=False), Text("bytes por cuerpo (1 MiB)", "bytes per body (1 MiB)")),
         "page": page_option,
+        "tls": SECURITY_OPTIONS["tls"],
     }
 
     async def serve(self, host: str, port: int) -> int:
@@ -74,7 +75,7 @@ class HttpBackend(AsyncBackend):
         self.max_size = max_size
         self.runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.25)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port, backlog=BACKLOG)
+        site = web.TCPSite(self.runner, host, port, backlog=BACKLOG, ssl_context=self.ssl_context)
         try:
             await site.start()
         except BaseException:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from ..apps import App
 from ..i18n import Text
+from ..limits import RateLimit
 from ..options import Option, size
 from ..pages import NOT_FOUND, page_option
 from ..protocol import (
@@ -50,10 +51,11 @@ from ..protocol import (
     TextMessage,
     build_accept_response,
     build_reject_response,
+    check_origin,
     validate_request,
 )
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
-from . import STOP_TIMEOUT, AsyncBackend
+from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .ws_app import AppHandler, handler_name, is_upgrade
 
 #: Bytes asked of the socket per read: one call takes whatever has arrived.
@@ -106,8 +108,10 @@ class ScratchConnection:
         writer: asyncio.StreamWriter,
         record: Record,
         max_size: int | None,
+        max_rate: float | None = None,
     ) -> None:
         self.labkit_id = conn
+        self.limit = RateLimit(max_rate) if max_rate is not None else None
         self.request = request
         self.remote_address = writer.get_extra_info("peername")
         self.reader = reader
@@ -253,6 +257,19 @@ class ScratchConnection:
         if chunks:
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
+    def flooded(self) -> None:
+        """A client over ``max_rate``: recorded, failed with 1008 (policy violation, §7.4.1)."""
+        assert self.limit is not None
+        self.record.error(
+            self.labkit_id,
+            Text(
+                f"el cliente envía más de {self.limit.rate:g} mensajes por segundo: cerrado con 1008",
+                f"the client sends over {self.limit.rate:g} messages a second: closed with 1008",
+            ),
+        )
+        self.protocol.fail(CloseCode.POLICY_VIOLATION, "too many messages")
+        self.write_out()
+
     def handler_done(self) -> None:
         """Nobody will read messages any more: reading never pauses for them again."""
         self._handler_done = True
@@ -288,6 +305,9 @@ class ScratchConnection:
                             if event is None:
                                 break
                             if isinstance(event, messages):
+                                if self.limit is not None and not self.limit.allow():
+                                    self.flooded()
+                                    break
                                 inbox.append(event.data)
                             # Ping: the Pong is queued (§5.5.2); Close: the reply is queued (§5.5.1).
                     except ProtocolError as exc:
@@ -331,6 +351,7 @@ class ScratchBackend(AsyncBackend):
         "a websockets-style connection handler (async def handler(websocket))",
     )
     options: ClassVar[Mapping[str, Option]] = {
+        **SECURITY_OPTIONS,
         "page": page_option,
         "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
         "max_buffer": Option(
@@ -352,7 +373,7 @@ class ScratchBackend(AsyncBackend):
         self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
         #: Every connection's task; its connection once the handshake succeeded.
         self.tasks: dict[asyncio.Task[None], ScratchConnection | None] = {}
-        self.server = await asyncio.start_server(self.handle, host, port)
+        self.server = await asyncio.start_server(self.handle, host, port, ssl=self.ssl_context)
         bound: int = self.server.sockets[0].getsockname()[1]
         return bound
 
@@ -407,7 +428,9 @@ class ScratchBackend(AsyncBackend):
             if opened is None:
                 return
             request, trailing = opened
-            ws = self.tasks[task] = ScratchConnection(conn, request, reader, writer, record, self.max_size)
+            ws = self.tasks[task] = ScratchConnection(
+                conn, request, reader, writer, record, self.max_size, self.max_rate
+            )
             reading = asyncio.create_task(ws.read_frames(trailing))
             try:
                 await self.handler(ws)
@@ -476,6 +499,7 @@ class ScratchBackend(AsyncBackend):
                 await self.answer_page(conn, request, served, reader, writer)
                 return None
             key = validate_request(request)
+            check_origin(request, self.allow_origins)
         except HandshakeError as exc:
             # §4.2.1: "the server MUST stop processing the client's handshake and return an
             # HTTP response with an appropriate error code (such as 400 Bad Request)".

@@ -26,7 +26,7 @@ from ..i18n import Text, say
 from ..options import Option, origins, size, strings, whole_seconds
 from ..pages import page_option
 from ..patches import Undo, close_polling_sessions_promptly, drop_slow_readers, record_socketio
-from . import STOP_TIMEOUT, AsyncBackend
+from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 
 #: Packets queued for one session before it is disconnected as too slow.
 MAX_QUEUE = 1000
@@ -139,6 +139,7 @@ class SocketIOBackend(AsyncBackend):
     native_kind = Text("un socketio.AsyncServer", "a socketio.AsyncServer")
     options: ClassVar[Mapping[str, Option]] = {
         **SERVER_OPTIONS,
+        **SECURITY_OPTIONS,
         "page": page_option,
         "max_queue": Option(
             size(none=False),
@@ -157,6 +158,15 @@ class SocketIOBackend(AsyncBackend):
         logger = self.record.logger()
         settings = dict(self.settings)
         self.max_queue: int = settings.pop("max_queue", MAX_QUEUE)
+        if self.allow_origins is not None:
+            if "cors_allowed_origins" in settings:
+                raise LabkitError(
+                    say(
+                        "da allow_origins o cors_allowed_origins, no los dos",
+                        "give allow_origins or cors_allowed_origins, not both",
+                    )
+                )
+            settings["cors_allowed_origins"] = self.allow_origins
         if isinstance(self.app, App):
             self.sio = socketio.AsyncServer(
                 async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **settings
@@ -180,7 +190,7 @@ class SocketIOBackend(AsyncBackend):
                     )
                 )
         self.undo = Undo()
-        self.recorder = record_socketio(self.sio, self.record, self.undo)
+        self.recorder = record_socketio(self.sio, self.record, self.undo, self.max_rate)
         drop_slow_readers(self.sio, self.record, self.recorder.numbers, self.max_queue, self.undo)
         self.background: set[asyncio.Task[Any]] = set()
         self.end_polling_session = close_polling_sessions_promptly(self.sio, self.background, self.undo)
@@ -196,7 +206,7 @@ class SocketIOBackend(AsyncBackend):
             aiohttp_app, handle_signals=False, access_log=None, logger=logger, shutdown_timeout=0.25
         )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port)
+        site = web.TCPSite(self.runner, host, port, ssl_context=self.ssl_context)
         try:
             await site.start()
         except BaseException:

@@ -26,11 +26,12 @@ from websockets.server import ServerProtocol
 
 from ..apps import App
 from ..i18n import Text
-from ..options import Option, choice, origins, seconds, size
+from ..limits import RateLimit
+from ..options import Option, choice, seconds, size
 from ..pages import NOT_FOUND, page_option
 from ..patches import answer_garbage_with_400, record_what_is_sent
 from ..record import CLIENT_TO_SERVER, Closed, CloseStatus, HttpHead, Opened, Record
-from . import STOP_TIMEOUT, AsyncBackend
+from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .ws_app import AppHandler, handler_name, is_upgrade
 
 #: Bytes waiting to be written to one client before a broadcast drops it as too slow.
@@ -42,7 +43,6 @@ SERVE_OPTIONS: dict[str, Option] = {
         choice(None, "deflate"), Text("None (por defecto) o 'deflate'", "None (default) or 'deflate'")
     ),
     "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
-    "origins": Option(origins, Text("orígenes admitidos (todos)", "allowed origins (any)")),
     "ping_interval": Option(seconds(none=True), Text("segundos entre pings (20)", "seconds between pings (20)")),
     "ping_timeout": Option(seconds(none=True), Text("segundos para el pong (20)", "seconds to wait for a pong (20)")),
     "open_timeout": Option(
@@ -71,11 +71,19 @@ class RecordedConnection(ServerConnection):
     """Notes the TCP connection, the opening handshake and each message in the record."""
 
     def __init__(
-        self, protocol: ServerProtocol, server: Server, *, record: Record, live: set[RecordedConnection], **kwargs: Any
+        self,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        record: Record,
+        live: set[RecordedConnection],
+        max_rate: float | None = None,
+        **kwargs: Any,
     ) -> None:
         self.garbage = answer_garbage_with_400(protocol)
         self.record = record
         self.live = live
+        self.limit = RateLimit(max_rate) if max_rate is not None else None
         self.labkit_id = record.new_connection()
         record_what_is_sent(protocol, record, self.labkit_id)
         super().__init__(protocol, server, **kwargs)
@@ -112,7 +120,23 @@ class RecordedConnection(ServerConnection):
     async def recv(self, *args: Any, **kwargs: Any) -> Any:
         message = await super().recv(*args, **kwargs)
         self.record.message(self.labkit_id, CLIENT_TO_SERVER, message)
+        if self.limit is not None and not self.limit.allow():
+            await self.flooded()
+            raise self.protocol.close_exc
         return message
+
+    async def flooded(self) -> None:
+        """A client over ``max_rate``: recorded, closed with 1008 (policy violation, §7.4.1)."""
+        self.record.error(
+            self.labkit_id,
+            Text(
+                f"el cliente envía más de {self.limit.rate:g} mensajes por segundo: cerrado con 1008",
+                f"the client sends over {self.limit.rate:g} messages a second: closed with 1008",
+            )
+            if self.limit is not None
+            else Text("", ""),
+        )
+        await self.close(1008, "too many messages")
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         """websockets' own iteration, recording each message without a second ``recv`` layer."""
@@ -121,6 +145,9 @@ class RecordedConnection(ServerConnection):
             while True:
                 message = await recv()
                 note(conn, CLIENT_TO_SERVER, message)
+                if self.limit is not None and not self.limit.allow():
+                    await self.flooded()
+                    return
                 yield message
         except ConnectionClosedOK:
             return
@@ -136,6 +163,7 @@ class WebSocketBackend(AsyncBackend):
     )
     options: ClassVar[Mapping[str, Option]] = {
         **SERVE_OPTIONS,
+        **SECURITY_OPTIONS,
         "page": page_option,
         "max_buffer": Option(
             size(none=False),
@@ -156,12 +184,18 @@ class WebSocketBackend(AsyncBackend):
         settings.setdefault("compression", None)  # frames on the wire stay readable
         self.live: set[RecordedConnection] = set()
         self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
+        if self.allow_origins is not None:
+            settings["origins"] = [*self.allow_origins, None]  # None: clients that are not browsers
+        if self.ssl_context is not None:
+            settings["ssl"] = self.ssl_context
         self.server: Server = await serve(
             self.handle,
             host,
             port,
             process_request=self.answer_page,
-            create_connection=functools.partial(RecordedConnection, record=self.record, live=self.live),  # type: ignore[arg-type]
+            create_connection=functools.partial(  # type: ignore[arg-type]
+                RecordedConnection, record=self.record, live=self.live, max_rate=self.max_rate
+            ),
             logger=handshake_failures_recorded_once(self.record.logger()),
             **settings,
         )

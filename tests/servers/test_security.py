@@ -1,0 +1,77 @@
+"""Who may connect (Origin), how fast (max_rate) and over what (TLS): the same on every stack that browsers use."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+import labkit
+from labkit.tls import authority
+from tests.conftest import wait_for
+
+WS_STACKS = ["websocket", "scratch"]
+GOOD, EVIL = "http://127.0.0.1:8000", "http://evil.example"
+
+
+@pytest.mark.parametrize("stack", WS_STACKS)
+def test_a_page_from_another_origin_gets_403_and_the_allowed_one_and_non_browsers_connect(stack: str) -> None:
+    with labkit.serve("echo", over=stack, allow_origins=[GOOD]) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            labkit.ws_connect(server.url, origin=EVIL)
+        assert refused.value.response.status_code == 403
+        for origin in (GOOD, None):  # the allowed page, and a client that is not a browser
+            with labkit.ws_connect(server.url, origin=origin) as ws:
+                ws.send("hola")
+                assert ws.recv(timeout=3) == "hola"
+    assert any("Origin" in e.detail or "origin" in e.detail for e in server.record.entries("error"))
+
+
+def test_socketio_refuses_another_origin_with_its_own_cors_check() -> None:
+    with labkit.serve("echo", over="socketio", allow_origins=[GOOD]) as server:
+        ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        with pytest.raises(InvalidStatus) as refused:
+            labkit.ws_connect(ws_url, origin=EVIL)
+        assert refused.value.response.status_code in (400, 403)
+        with labkit.ws_connect(ws_url, origin=GOOD) as ws:
+            assert ws.recv(timeout=3).startswith('0{"sid"')
+
+
+@pytest.mark.parametrize("stack", WS_STACKS)
+def test_a_client_that_floods_is_cut_with_1008_while_others_are_served(stack: str) -> None:
+    with labkit.serve("echo", over=stack, max_rate=50) as server, labkit.ws_connect(server.url) as calm:
+        with labkit.ws_connect(server.url) as flood:
+            with pytest.raises(ConnectionClosedError):
+                for i in range(1000):
+                    flood.send(f"{i}")
+                    while True:
+                        try:
+                            flood.recv(timeout=0)
+                        except TimeoutError:
+                            break
+            assert flood.close_code == 1008
+        calm.send("¿y yo?")
+        assert calm.recv(timeout=3) == "¿y yo?"
+    assert wait_for(lambda: any("over 50 messages a second" in e.detail for e in server.record.entries("error")))
+
+
+@pytest.mark.parametrize("stack", [*WS_STACKS, "socketio", "http"])
+def test_tls_serves_wss_and_https_with_a_local_authority_clients_trust(stack: str) -> None:
+    with labkit.serve("echo", over=stack, tls=True) as server:
+        assert server.url.startswith(("wss://", "https://"))
+        if stack in WS_STACKS:
+            with labkit.ws_connect(server.url) as ws:  # labkit's clients trust labkit's authority
+                ws.send("cifrado")
+                assert ws.recv(timeout=3) == "cifrado"
+            with pytest.raises(ssl.SSLCertVerificationError):
+                labkit.ws_connect(server.url, ssl=ssl.create_default_context())  # nobody else does
+        else:
+            import urllib.request
+
+            context = authority().client_context()
+            with urllib.request.urlopen(
+                server.url + ("/socket.io/?EIO=4&transport=polling" if stack == "socketio" else "/"), context=context
+            ) as response:
+                assert response.status == 200
+    assert len(authority().spki) == 44  # base64 of a SHA-256: what Chromium's trust flag takes
