@@ -33,5 +33,5 @@ def test_labkit_clients_talk_to_a_node_socketio_chat_unchanged() -> None:
 
 def test_without_node_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(labkit.LabkitError, match="no Node.js with socket.io here"):
+    with pytest.raises(labkit.LabkitError, match=r"no Node\.js with socket\.io here"):
         node_chat()
