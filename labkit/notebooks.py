@@ -2,18 +2,21 @@
 
 Stored outputs are part of a lesson (nbval compares them), so they are never edited by
 hand: ``python3 dev.py refresh`` runs every lesson top to bottom in a fresh kernel, in its
-own folder, and writes it back.
+own folder, and writes it back exactly as JupyterLab would save it, so that opening a lesson
+in the lab and saving it changes no byte.
 """
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "LESSONS_DIR", "Lesson", "lessons", "main", "refresh"]
+__all__ = ["LANGUAGES", "LESSONS_DIR", "Lesson", "as_jupyterlab_saves", "kernelspec", "lessons", "main", "refresh"]
 
 import json
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 LANGUAGES = ("es", "en")
@@ -49,21 +52,64 @@ def lessons(language: str | None = None, root: Path = LESSONS_DIR) -> list[Lesso
     return found
 
 
+def as_jupyterlab_saves(nb: Any, kernelspec: dict[str, str]) -> None:
+    """Make an executed notebook what JupyterLab 4 would save after opening it, in place.
+
+    JupyterLab writes nbformat 4.5 (every cell has an id), the kernelspec of the kernel it
+    started (its ``display_name`` and ``language`` as the kernel spec says) and the
+    ``language_info`` the kernel reports, ``version`` included: without it, JupyterLab marks the
+    notebook changed as soon as the kernel answers, and autosave rewrites it. It also shows
+    consecutive stream outputs of the same name (stdout, stderr) as one, and saves them so.
+    """
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        nb.nbformat_minor = 5
+    for cell in nb.cells:
+        if "id" not in cell:
+            cell["id"] = uuid.uuid4().hex[:8]
+        if cell.get("cell_type") != "code":
+            continue
+        merged: list[Any] = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (
+                output.get("output_type") == "stream"
+                and last is not None
+                and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")
+            ):
+                last["text"] = "".join(last["text"]) + "".join(output["text"])
+            else:
+                merged.append(output)
+        cell["outputs"] = merged
+    nb.metadata["kernelspec"] = dict(kernelspec)
+
+
+def kernelspec(name: str = "python3") -> dict[str, str]:
+    """The kernelspec metadata JupyterLab stores for kernel ``name`` as installed here."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(name)
+    return {"display_name": spec.display_name, "language": spec.language, "name": name}
+
+
 def refresh(paths: list[Path], timeout: int = 120) -> None:
-    """Execute each notebook top to bottom in a fresh kernel started in its folder; save it."""
+    """Execute each notebook top to bottom in a fresh kernel started in its folder; save it as JupyterLab would."""
     import nbformat
     from nbclient import NotebookClient
+
+    spec = kernelspec()
 
     def run_one(path: Path) -> str:
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
         client = NotebookClient(
             nb,
             timeout=timeout,
-            kernel_name="python3",
+            kernel_name=spec["name"],
             record_timing=False,
             resources={"metadata": {"path": str(path.parent)}},
         )
         client.execute()
+        as_jupyterlab_saves(nb, spec)
         nbformat.write(nb, path)  # type: ignore[no-untyped-call]
         return str(path.relative_to(LESSONS_DIR.parent) if path.is_relative_to(LESSONS_DIR.parent) else path)
 

@@ -88,7 +88,7 @@ def test_malformed_requests_and_numbers_get_400_and_the_server_keeps_serving() -
     with labkit.serve("chat", over="http") as server:
         assert status_line(labkit.raw_exchange(server.url, b"garbage\r\n\r\n")).endswith(b" 400 Bad Request")
         too_long = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n"
-        assert status_line(labkit.raw_exchange(server.url, too_long)) == b"HTTP/1.1 413 Request Entity Too Large"
+        assert status_line(labkit.raw_exchange(server.url, too_long)).startswith(b"HTTP/1.1 413 ")  # phrase: per Python
         for length in ("-1", "²", "1e3", "0x10"):
             bad = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
             # aiohttp's parser answers what it cannot parse as HTTP/1.0
