@@ -40,7 +40,7 @@ COPIED_FROM = ".copied-from.json"
 #: What set-up installs for each command: pip extras of labkit, and Debian packages (as root, with apt).
 EXTRAS = {"lab": (), "test": ("test",)}
 #: Debian packages the tests need, by the command each provides: a real browser for the browser tests.
-DEBIAN_PACKAGES = {"chromium": "chromium"}
+DEBIAN_PACKAGES = {"chromium": "chromium", "redis-server": "redis-server", "nginx": "nginx"}
 #: JupyterLab settings for the lab (the venv's ``share/jupyter/lab/settings/overrides.json``): do not ask
 #: about fetching Jupyter news on first start (JupyterLab 4 asks when ``fetchNews`` is "none"), and do
 #: not announce JupyterLab updates (4.1 does even without news): nothing to distract from the lesson.
@@ -128,9 +128,9 @@ def system_packages() -> None:
         steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]]
         if all(subprocess.run(step, env=env, stdout=subprocess.DEVNULL).returncode == 0 for step in steps):
             return
-        say(f"apt-get could not install {' '.join(missing)}: the browser tests will be skipped")
+        say(f"apt-get could not install {' '.join(missing)}: the tests that need them will be skipped")
     else:
-        say(f"not installed: {' '.join(missing)} (browser tests will be skipped; install it to run them)")
+        say(f"not installed: {' '.join(missing)} (the tests that need them will be skipped; install them to run them)")
 
 
 def venv_help() -> str:
@@ -180,8 +180,13 @@ def setup(command: str = "test", path: Path | None = None) -> None:
     wanted = set(EXTRAS[command])
     pyproject = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     installed_for, installed = read_stamp(stamp)
-    if python.exists() and installed_for == pyproject and wanted <= installed:
-        return
+    if not (python.exists() and installed_for == pyproject and wanted <= installed):
+        install(path, python, stamp, pyproject, wanted, installed)
+    page_assets(python)
+
+
+def install(path: Path, python: Path, stamp: Path, pyproject: str, wanted: set[str], installed: set[str]) -> None:
+    """Create the venv if need be and pip-install labkit with every extra asked for now or before."""
     if not python.exists():
         create_venv(path)
         installed = set()
@@ -190,6 +195,29 @@ def setup(command: str = "test", path: Path | None = None) -> None:
     run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     run([str(python), "-m", "pip", "install", "--quiet", "-e", f".[{','.join(extras)}]" if extras else "."])
     stamp.write_text(json.dumps({"pyproject": pyproject, "extras": extras}) + "\n", encoding="utf-8")
+
+
+def page_assets(python: Path = PYTHON) -> None:
+    """Files pages load, from the package registries: never committed, always pinned and checked.
+
+    The socket.io browser client comes from the npm registry (``python -m labkit.assets``:
+    pinned version, integrity hash checked, no Node needed). Where Node.js is installed,
+    lesson 08's Node server gets its socket.io with ``npm ci`` (pinned by package-lock.json).
+    """
+    run([str(python), "-m", "labkit.assets"], env=child_env())
+    node = ROOT / "labkit" / "node"
+    lock, installed = node / "package-lock.json", node / "node_modules" / ".package-lock.json"
+    if shutil.which("npm") is None:
+        say("Node.js is not installed: lesson 08's Node server is optional (the test that needs it is skipped)")
+        return
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    say("installing the Node server's socket.io (npm ci)")
+    result = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=node, stdout=subprocess.DEVNULL
+    )
+    if result.returncode != 0:
+        say("npm ci failed: lesson 08's Node server will not run")
 
 
 def child_env() -> dict[str, str]:
@@ -383,6 +411,7 @@ def oldest(extra: list[str]) -> None:
     pins = lowest_pins()
     say("installing the oldest supported versions: " + " ".join(pins))
     run([str(python), "-m", "pip", "install", "--quiet", "-e", ".[test]", *pins])
+    page_assets(python)
     env = dict(child_env(), PATH=str(bin_dir) + os.pathsep + os.environ.get("PATH", ""), VIRTUAL_ENV=str(OLDEST))
     run([str(python), *TEST_COMMAND[-1], *extra], env=env)
 

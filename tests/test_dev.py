@@ -236,6 +236,7 @@ def installs(dev: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     python.touch()
     monkeypatch.setattr(dev, "run", lambda args, **kwargs: commands.append(" ".join(args[1:])))
     monkeypatch.setattr(dev, "system_packages", lambda: commands.append("apt"))
+    monkeypatch.setattr(dev, "page_assets", lambda python: commands.append("assets"))
     return commands
 
 
@@ -244,16 +245,17 @@ def test_lab_then_test_installs_only_the_rest_and_nothing_again(
 ) -> None:
     venv = tmp_path / "venv"
     dev.setup("lab", venv)
-    assert installs[-1] == "-m pip install --quiet -e ." and "apt" not in installs
+    assert installs[-2:] == ["-m pip install --quiet -e .", "assets"] and "apt" not in installs
     installs.clear()
 
     dev.setup("test", venv)
-    assert installs == ["apt", "-m pip install --quiet --upgrade pip", "-m pip install --quiet -e .[test]"]
+    assert installs == ["apt", "-m pip install --quiet --upgrade pip", "-m pip install --quiet -e .[test]", "assets"]
     installs.clear()
 
     dev.setup("lab", venv)
     dev.setup("test", venv)
-    assert installs == ["apt"]  # Chromium is looked for each time: it may have been removed
+    # Debian packages and page assets are looked for each time (quick when there): they may have been removed.
+    assert installs == ["assets", "apt", "assets"]
 
 
 def test_a_changed_pyproject_reinstalls_all_that_was_installed(
@@ -264,11 +266,11 @@ def test_a_changed_pyproject_reinstalls_all_that_was_installed(
 
     dev.setup("lab", venv)
 
-    assert installs == ["-m pip install --quiet --upgrade pip", "-m pip install --quiet -e .[test]"]
+    assert installs == ["-m pip install --quiet --upgrade pip", "-m pip install --quiet -e .[test]", "assets"]
     assert json.loads((venv / dev.STAMP.name).read_text())["extras"] == ["test"]
 
 
-def test_without_apt_the_tests_set_up_says_chromium_is_missing_and_goes_on(
+def test_without_apt_the_tests_set_up_says_what_is_missing_and_goes_on(
     dev: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(dev.shutil, "which", lambda name: None)  # neither apt-get nor chromium
@@ -277,7 +279,8 @@ def test_without_apt_the_tests_set_up_says_chromium_is_missing_and_goes_on(
     dev.system_packages()
 
     assert capsys.readouterr().out == (
-        "[dev.py] not installed: chromium (browser tests will be skipped; install it to run them)\n"
+        "[dev.py] not installed: chromium redis-server nginx "
+        "(the tests that need them will be skipped; install them to run them)\n"
     )
 
 
@@ -298,7 +301,7 @@ def test_when_apt_fails_the_tests_set_up_says_so_and_goes_on(
 
     assert ran == [["apt-get", "update", "-qq"]]
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "[dev.py] apt-get could not install chromium: the browser tests will be skipped"
+        "[dev.py] apt-get could not install chromium redis-server nginx: the tests that need them will be skipped"
     )
 
 
