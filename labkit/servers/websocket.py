@@ -32,7 +32,8 @@ from ..pages import NOT_FOUND, page_option
 from ..patches import answer_garbage_with_400, record_what_is_sent
 from ..record import CLIENT_TO_SERVER, Closed, CloseStatus, HttpHead, Opened, Record
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
-from .ws_app import AppHandler, handler_name, is_upgrade
+from .bus import REDIS_OPTIONS
+from .ws_app import AppHandler, handler_name, is_upgrade, share_broadcasts, stop_sharing
 
 #: Bytes waiting to be written to one client before a broadcast drops it as too slow.
 MAX_BUFFER = 2**20
@@ -126,17 +127,20 @@ class RecordedConnection(ServerConnection):
         return message
 
     async def flooded(self) -> None:
-        """A client over ``max_rate``: recorded, closed with 1008 (policy violation, §7.4.1)."""
+        """A client over ``max_rate``: recorded, and the connection failed with 1008 (§7.1.7, §7.4.1).
+
+        Failing (not a closing handshake) means not waiting for a client busy flooding us.
+        """
+        assert self.limit is not None
         self.record.error(
             self.labkit_id,
             Text(
                 f"el cliente envía más de {self.limit.rate:g} mensajes por segundo: cerrado con 1008",
                 f"the client sends over {self.limit.rate:g} messages a second: closed with 1008",
-            )
-            if self.limit is not None
-            else Text("", ""),
+            ),
         )
-        await self.close(1008, "too many messages")
+        self.protocol.fail(1008, "too many messages")
+        self.send_data()
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         """websockets' own iteration, recording each message without a second ``recv`` layer."""
@@ -164,6 +168,7 @@ class WebSocketBackend(AsyncBackend):
     options: ClassVar[Mapping[str, Option]] = {
         **SERVE_OPTIONS,
         **SECURITY_OPTIONS,
+        **REDIS_OPTIONS,
         "page": page_option,
         "max_buffer": Option(
             size(none=False),
@@ -184,6 +189,7 @@ class WebSocketBackend(AsyncBackend):
         settings.setdefault("compression", None)  # frames on the wire stay readable
         self.live: set[RecordedConnection] = set()
         self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
+        await share_broadcasts(self.handler, self.redis_url)  # redis=: the app's other processes (bus.py)
         if self.allow_origins is not None:
             settings["origins"] = [*self.allow_origins, None]  # None: clients that are not browsers
         if self.ssl_context is not None:
@@ -212,6 +218,7 @@ class WebSocketBackend(AsyncBackend):
 
     async def shutdown(self) -> None:
         """Say 1001 "going away" to every client; cut whoever has not finished within the limit."""
+        await stop_sharing(self.handler)
         self.server.close()
         try:
             async with asyncio.timeout(STOP_TIMEOUT - 0.5):
