@@ -45,12 +45,20 @@ class LoopThread:
             self.loop.close()
 
     def _cancel_leftovers(self) -> None:
+        """Cancel what is left, then let the callbacks already scheduled run before the loop closes.
+
+        An aborted transport closes its socket in a callback (``connection_lost``); a loop
+        closed before it runs leaves the transport to the garbage collector, which warns
+        "unclosed transport" and, on Python 3.13.0, fails inside asyncio's own ``Server``.
+        """
         tasks = asyncio.all_tasks(self.loop)
         for task in tasks:
             task.cancel()
         if tasks:
             self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        for _ in range(3):  # connection_lost, then what it schedules in turn
+            self.loop.run_until_complete(asyncio.sleep(0))
 
     def _report(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")

@@ -297,12 +297,13 @@ class Record:
 
     def errors(self) -> ErrorsView:
         """The errors recorded, each with its traceback when code failed: ``record.errors()``."""
-        return ErrorsView(self.entries("error"))
+        return ErrorsView(self.entries("error"), self.unit)
 
     def headers(self, conn: int | None = None) -> HeadersView:
         """Each request and response head (start line and headers), for one connection or all."""
         return HeadersView(
-            [e for e in self.entries(conn=conn) if e.kind in ("request", "response") and isinstance(e.data, HttpHead)]
+            [e for e in self.entries(conn=conn) if e.kind in ("request", "response") and isinstance(e.data, HttpHead)],
+            self.unit,
         )
 
     def logger(self) -> logging.Logger:
@@ -346,11 +347,17 @@ def _unit_label(unit: str) -> str:
     return say("sesión", "session") if unit == "session" else "conn"
 
 
+def _unit_word(unit: str) -> str:
+    """What a number in the record counts, as a word: a TCP connection or a Socket.IO session."""
+    return say("sesión", "session") if unit == "session" else say("conexión", "conn")
+
+
 class HeadersView:
     """Request and response heads, shown as on the wire with the connection they belong to."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], unit: str = "connection") -> None:
         self.entries = entries
+        self.unit = unit
 
     def __repr__(self) -> str:
         if not self.entries:
@@ -361,7 +368,7 @@ class HeadersView:
                 arrow = say("cliente → servidor", "client → server")
             else:
                 arrow = say("servidor → cliente", "server → client")
-            blocks.append(f"[{say('conexión', 'conn')} {entry.conn}, {arrow}]\n{entry.data}")
+            blocks.append(f"[{_unit_word(self.unit)} {entry.conn}, {arrow}]\n{entry.data}")
         return "\n\n".join(blocks)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -371,8 +378,9 @@ class HeadersView:
 class ErrorsView:
     """Errors with their tracebacks, for a student whose handler failed."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], unit: str = "connection") -> None:
         self.entries = entries
+        self.unit = unit
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -382,7 +390,7 @@ class ErrorsView:
             return say("(ningún error)", "(no errors)")
         blocks = []
         for entry in self.entries:
-            where = f"[{say('conexión', 'conn')} {entry.conn}] " if entry.conn is not None else ""
+            where = f"[{_unit_word(self.unit)} {entry.conn}] " if entry.conn is not None else ""
             text = f"{where}{entry.detail}"
             if isinstance(entry.data, Problem) and entry.data.traceback:
                 text += "\n" + entry.data.traceback.rstrip()

@@ -6,15 +6,35 @@ labkit's own encoder and with the ``websockets`` library, on the RFC 6455 §5.7 
 and on every length form (7, 16 and 64 bits), masked and not. A wrong frame is read back
 field by field so that the hint names the mistake (MASK bit, length form, byte order,
 masked header...). Last, a real ``websockets`` echo server must understand one frame.
+
+The frame must be made by hand: a function that calls ``labkit.protocol.frames`` or
+``websockets``' frame code (directly or not) fails, whatever it returns, because those are
+what it is compared with. :func:`watching` sees such calls at run time, so no alias hides them.
 """
 
 from __future__ import annotations
 
-__all__ = ["CASES", "check", "diagnose", "expected_frame", "live_echo", "websockets_frame"]
+__all__ = [
+    "CASES",
+    "FORBIDDEN",
+    "check",
+    "diagnose",
+    "expected_frame",
+    "forbidden_use",
+    "live_echo",
+    "watching",
+    "websockets_frame",
+]
 
+import contextlib
+import gc
+import inspect
 import os
 import struct
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 from unittest import mock
 
 from websockets.frames import Frame as WsFrame
@@ -26,6 +46,14 @@ from ..protocol.handshake import build_client_request, make_key, validate_respon
 from ..protocol.http11 import ResponseParser
 from ..servers import serve
 from . import Result, failed, passed
+
+#: Modules whose code the student's function must not run: the encoders it is compared with.
+FORBIDDEN = frozenset(
+    {"labkit.protocol.frames", "labkit.protocol.connection", "websockets.frames", "websockets.protocol"}
+)
+
+#: Code flags of generators and coroutines, which resume (a "call" event) without being called.
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 _RFC_KEY = bytes.fromhex("37fa213d")
 _KEY = bytes.fromhex("a1b2c3d4")
@@ -65,6 +93,49 @@ def websockets_frame(texto: str, clave: bytes | None) -> bytes:
     frame = WsFrame(WsOpcode.TEXT, texto.encode("utf-8"))
     with mock.patch("secrets.token_bytes", return_value=clave):
         return frame.serialize(mask=clave is not None)
+
+
+@contextlib.contextmanager
+def watching(modules: frozenset[str]) -> Iterator[list[str]]:
+    """Collect, in this thread, the functions of ``modules`` that the block calls from other code.
+
+    A profile hook sees every Python call at run time, however the function was imported
+    (``from labkit.protocol.frames import encode as e`` included); calls the forbidden code
+    makes inside itself, special methods (``__init__``…) and generators are not listed, and
+    garbage collection waits, so that another object's finalizer cannot be taken for a use.
+    """
+    used: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        module = frame.f_globals.get("__name__", "")
+        if module not in modules or frame.f_code.co_name.startswith("__") or frame.f_code.co_flags & _RESUMABLE:
+            return  # building a Frame is harmless; a generator may be another object's finalizer
+        caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back is not None else ""
+        name = f"{module}.{frame.f_code.co_qualname}"
+        if caller not in modules and name not in used:
+            used.append(name)
+
+    previous = sys.getprofile()
+    collecting = gc.isenabled()
+    gc.disable()  # no garbage collection, whose finalizers could run forbidden code, during the block
+    sys.setprofile(profile)
+    try:
+        yield used
+    finally:
+        sys.setprofile(previous)
+        if collecting:
+            gc.enable()
+
+
+def forbidden_use(used: list[str], es: str, en: str) -> Result:
+    """The verdict for a function that ran code it must write itself; ``es``/``en`` say what to use."""
+    names = ", ".join(f"`{name}`" for name in used)
+    return failed(
+        f"tu función usa {names}: {es}",
+        f"your function uses {names}: {en}",
+    )
 
 
 def check(codificar_texto: Callable[[str, bytes | None], object]) -> Result:
@@ -125,15 +196,22 @@ def _judge(codificar_texto: Callable[[str, bytes | None], object], texto: str, c
     if want != theirs:  # pragma: no cover - labkit and websockets agree (tests/protocol)
         raise AssertionError(f"labkit and websockets disagree on {texto[:10]!r}")
     call_es, call_en = _describe(texto, clave)
-    try:
-        answer = codificar_texto(texto, clave)
-    except Exception as exc:
-        hint_es, hint_en = _exception_hint(exc, texto)
-        module = type(exc).__module__
-        kind = type(exc).__name__ if module == "builtins" else f"{module}.{type(exc).__name__}"
+    answer: object = None
+    error: Exception | None = None
+    with watching(FORBIDDEN) as used:
+        try:
+            answer = codificar_texto(texto, clave)
+        except Exception as exc:
+            error = exc
+    if used:
+        return _by_hand(used)
+    if error is not None:
+        hint_es, hint_en = _exception_hint(error, texto)
+        module = type(error).__module__
+        kind = type(error).__name__ if module == "builtins" else f"{module}.{type(error).__name__}"
         return failed(
-            f"{call_es} lanzó {kind}: {exc}. {hint_es}",
-            f"{call_en} raised {kind}: {exc}. {hint_en}",
+            f"{call_es} lanzó {kind}: {error}. {hint_es}",
+            f"{call_en} raised {kind}: {error}. {hint_en}",
         )
     got = _as_bytes(answer)
     if got == want:
@@ -148,6 +226,16 @@ def _judge(codificar_texto: Callable[[str, bytes | None], object], texto: str, c
         f"{call_es} devolvió {_hex(got)}; `labkit.protocol.frames.encode` y `websockets` dan {_hex(want)}. {hint_es}",
         f"{call_en} returned {_hex(got)}; `labkit.protocol.frames.encode` and `websockets` give {_hex(want)}. "
         f"{hint_en}",
+    )
+
+
+def _by_hand(used: list[str]) -> Result:
+    return forbidden_use(
+        used,
+        "aquí la trama la construyes tú, a mano, con operaciones de bits, `bytes` y `struct`; "
+        "`labkit.protocol` y `websockets` son justo con lo que te comparamos.",
+        "here you build the frame yourself, by hand, with bit operations, `bytes` and `struct`; "
+        "`labkit.protocol` and `websockets` are exactly what you are compared with.",
     )
 
 

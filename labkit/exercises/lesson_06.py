@@ -8,11 +8,16 @@ Firefox sends it, a wrong version, a missing key), so that a hint can name the m
 Then it serves a real ``websockets`` client with the function: a tiny asyncio server on
 a :class:`~labkit.loop.LoopThread` answers each handshake with it and then echoes
 frames with :class:`~labkit.protocol.connection.Connection`, as the scratch stack does.
+
+The answer must be written by hand: a function that runs ``labkit.protocol.handshake``
+(``validate_request``, ``build_accept_response``…) or ``websockets``' handshake code fails,
+whatever it returns (seen at run time, as lesson 05's check does for its encoders).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "FORBIDDEN",
     "RFC_ACCEPT",
     "RFC_KEY",
     "Case",
@@ -47,6 +52,7 @@ from ..protocol import (
 from ..protocol.connection import Connection
 from . import Result, failed, passed
 from .lesson_02 import diagnose
+from .lesson_05 import forbidden_use, watching
 
 #: RFC 6455 §1.2/§4.1: the example key; §1.3 gives the accept value it must produce.
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -58,6 +64,19 @@ TIMEOUT = 3.0
 CLOSE_TIMEOUT = 1.0
 
 Responder = Callable[[bytes], object]
+
+#: Modules whose code the student's function must not run: the handshake it imitates, ready-made.
+FORBIDDEN = frozenset(
+    {
+        "labkit.protocol.handshake",
+        "websockets.utils",
+        "websockets.server",
+        "websockets.asyncio.server",
+        "websockets.sync.server",
+        "websockets.legacy.handshake",
+        "websockets.legacy.server",
+    }
+)
 
 
 class Case(NamedTuple):
@@ -227,12 +246,27 @@ def check(responder_handshake: Responder) -> Result:
 
 def _call(fn: Responder, case: Case) -> tuple[bytes | None, Result | None]:
     """The function's answer as bytes, or a verdict about what it returned instead."""
-    try:
-        answer = fn(case.request)
-    except Exception as exc:
+    answer: object = None
+    error: Exception | None = None
+    with watching(FORBIDDEN) as used:
+        try:
+            answer = fn(case.request)
+        except Exception as exc:
+            error = exc
+    if used:
+        return None, forbidden_use(
+            used,
+            "aquí la respuesta la escribes tú, a mano (métodos de `bytes` o `str`, `hashlib` y `base64`: la "
+            "receta de la lección 02); `labkit.protocol.handshake` y `websockets` hacen justo eso, y son con lo "
+            "que te comparamos.",
+            "here you write the answer yourself, by hand (`bytes` or `str` methods, `hashlib` and `base64`: "
+            "lesson 02's recipe); `labkit.protocol.handshake` and `websockets` do exactly that, and are what "
+            "you are compared with.",
+        )
+    if error is not None:
         return None, failed(
-            f"con {case.es}, tu función lanzó {type(exc).__name__}: {exc}. {case.hint_es}".rstrip(),
-            f"with {case.en}, your function raised {type(exc).__name__}: {exc}. {case.hint_en}".rstrip(),
+            f"con {case.es}, tu función lanzó {type(error).__name__}: {error}. {case.hint_es}".rstrip(),
+            f"with {case.en}, your function raised {type(error).__name__}: {error}. {case.hint_en}".rstrip(),
         )
     if isinstance(answer, bytes | bytearray):
         return bytes(answer), None

@@ -95,13 +95,15 @@ class HttpBackend(AsyncBackend):
         start = f"{request.method} {request.raw_path} {version}"
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         self.record.add("request", conn, HttpHead.of(start, headers))
-        if self.app.every is not None and self.publisher is None:
+        for_the_page = self.page is not None and self.page.answer(request.raw_path) is not None
+        if self.app.every is not None and self.publisher is None and not for_the_page:
+            # The feed starts with the first request for the app, not for its page.
             self.publisher = asyncio.create_task(self.publish(self.app.every))
         if (
             request.method == "GET"
             and self.app.http_get == "log"
             and "text/event-stream" in request.headers.get("Accept", "")
-            and (self.page is None or self.page.answer(request.raw_path) is None)
+            and not for_the_page
         ):
             return await self.stream_events(request, conn, version)
         try:

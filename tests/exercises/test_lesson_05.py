@@ -149,7 +149,7 @@ def wrong_opcode(texto: str, clave: bytes | None = None) -> bytes:
         (wrong_opcode, "for text it is 1"),
         (lambda texto, clave=None: solution(texto, clave).decode("latin-1"), "Return `bytes`, not text"),
         (lambda texto, clave=None: None, "does not return anything yet"),
-        (lambda texto, clave=None: encode(Frame(True, Opcode.TEXT, texto.encode()), clave)[:-1], "exactly"),
+        (lambda texto, clave=None: solution(texto, clave)[:-1], "come exactly the"),
     ],
     ids=lambda v: getattr(v, "__name__", str(v))[:30],
 )
@@ -157,6 +157,68 @@ def test_classic_mistakes_get_their_hint(wrong: Callable[..., object], hint: str
     result = lesson_05.check(wrong)
     assert not result
     assert hint in result.message, result.message
+
+
+def labkit_encoder(texto: str, clave: bytes | None = None) -> bytes:
+    return encode(Frame(True, Opcode.TEXT, texto.encode("utf-8")), clave)
+
+
+def renamed_import(texto: str, clave: bytes | None = None) -> bytes:
+    from labkit.protocol.frames import encode as make
+
+    return make(Frame(True, Opcode.TEXT, texto.encode("utf-8")), clave)
+
+
+def websockets_encoder(texto: str, clave: bytes | None = None) -> bytes:
+    return lesson_05.websockets_frame(texto, clave)
+
+
+def through_a_helper(texto: str, clave: bytes | None = None) -> bytes:
+    return solution(texto, clave) if clave is None else labkit_encoder(texto, clave)
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "named"),
+    [
+        (labkit_encoder, "`labkit.protocol.frames.encode`:"),
+        (renamed_import, "`labkit.protocol.frames.encode`:"),
+        (websockets_encoder, "`websockets.frames.Frame.serialize`:"),
+        (through_a_helper, "`labkit.protocol.frames.encode`:"),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+def test_the_encoders_it_is_compared_with_are_forbidden(shortcut: Callable[..., bytes], named: str) -> None:
+    """Their frames are right, but the exercise is to build them by hand: the check says so."""
+    assert shortcut("Hello", bytes.fromhex("37fa213d")) == solution("Hello", bytes.fromhex("37fa213d"))
+    result = lesson_05.check(shortcut)
+    assert not result
+    assert result.message.startswith(f"your function uses {named}"), result.message
+    assert "by hand" in result.message
+
+
+def test_a_forbidden_call_that_raises_is_still_named() -> None:
+    def half_way(texto: str, clave: bytes | None = None) -> bytes:
+        encode(Frame(True, Opcode.TEXT, texto.encode("utf-8")), clave)
+        raise RuntimeError("then gave up")
+
+    result = lesson_05.check(half_way)
+    assert not result and "`labkit.protocol.frames.encode`" in result.message
+
+
+def test_watching_restores_the_previous_profiler() -> None:
+    import sys
+
+    def profiler(frame: object, event: str, arg: object) -> None:
+        return None
+
+    sys.setprofile(profiler)
+    try:
+        with lesson_05.watching(lesson_05.FORBIDDEN) as used:
+            encode(Frame(True, Opcode.TEXT, b"x"))
+        assert used == ["labkit.protocol.frames.encode"]
+        assert sys.getprofile() is profiler
+    finally:
+        sys.setprofile(None)
 
 
 def test_an_overflowing_length_gets_the_64_bit_hint() -> None:

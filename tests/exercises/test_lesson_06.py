@@ -59,7 +59,7 @@ def by_hand(peticion: bytes) -> bytes:
 
 
 def with_protocol(peticion: bytes) -> bytes:
-    """A solution with the pieces of labkit.protocol, as the scratch server does it."""
+    """Right, but with the pieces of labkit.protocol, as the scratch server does it: forbidden."""
     try:
         request = RequestParser().feed(peticion)
         assert request is not None, "a complete request head"
@@ -77,11 +77,49 @@ def test_the_notebook_stub_fails_with_a_hint(language: str, monkeypatch: pytest.
     assert "HTTP/1.1 101 Switching Protocols" in result.message
 
 
-@pytest.mark.parametrize("solution", [by_hand, with_protocol])
-def test_a_solution_passes(solution: Callable[[bytes], bytes]) -> None:
-    result = lesson_06.check(solution)
+def test_a_solution_passes() -> None:
+    result = lesson_06.check(by_hand)
     assert result, result.message
     assert "real client" in result.message
+
+
+def only_the_accept_value(peticion: bytes) -> bytes:
+    """By hand, except the accept value, imported under another name from labkit."""
+    from labkit.protocol.handshake import accept_value as computed
+
+    answer = by_hand(peticion)
+    key = key_of(peticion)
+    return answer.replace(accept(key).encode(), computed(key).encode()) if key else answer
+
+
+def websockets_accept_key(peticion: bytes) -> bytes:
+    from websockets.utils import accept_key
+
+    answer = by_hand(peticion)
+    key = key_of(peticion)
+    return answer.replace(accept(key).encode(), accept_key(key).encode()) if key else answer
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "named"),
+    [
+        (
+            with_protocol,
+            "`labkit.protocol.handshake.validate_request`, `labkit.protocol.handshake.build_accept_response`",
+        ),
+        (only_the_accept_value, "`labkit.protocol.handshake.accept_value`"),
+        (websockets_accept_key, "`websockets.utils.accept_key`"),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+def test_the_handshake_it_imitates_is_forbidden(shortcut: Callable[[bytes], bytes], named: str) -> None:
+    """Their answers are right, but the exercise is to write the answer by hand: the check says so."""
+    case, _ = lesson_06.good_requests()[0]
+    assert shortcut(case.request) == by_hand(case.request)
+    result = lesson_06.check(shortcut)
+    assert not result
+    assert result.message.startswith(f"your function uses {named}:"), result.message
+    assert "by hand" in result.message
 
 
 def test_the_rfc_example_gives_the_rfc_accept_value() -> None:
@@ -115,7 +153,13 @@ def exact_connection(peticion: bytes) -> bytes:
 
 def accepts_everything(peticion: bytes) -> bytes:
     """Never refuses: answers 101 to a version 8 request too."""
-    return build_accept_response(key_of(peticion) or lesson_06.RFC_KEY).serialize()
+    key = key_of(peticion) or lesson_06.RFC_KEY
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept(key)}\r\n\r\n"
+    ).encode()
 
 
 def rfc_accept_always(peticion: bytes) -> bytes:
