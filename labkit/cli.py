@@ -1,9 +1,12 @@
 """The ``labkit`` command, for instructors in class and for scripts.
 
-    labkit serve APP --over STACK [--host H] [--port P] [--quiet]
+    labkit serve APP --over STACK [--host H] [--port P] [--redis URL] [--quiet]
     labkit lessons [--language es|en]
     labkit doctor
     labkit bench throughput|startup|decode|tap [--json] [--rounds N] [--messages N] [--size BYTES]
+    labkit bench connections [--clients N] [--over websocket|scratch|socketio] [--messages N] [--json]
+    labkit bench fanout [--processes P] [--clients N] [--messages N] [--over STACK] [--json]
+    labkit compare [--updates N] [--rate HZ] [--browser] [--json]
 
 A user mistake gives one line on standard error and exit status 2, never a traceback.
 ``labkit serve`` prints what clients send with control characters escaped: with
@@ -25,7 +28,7 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .errors import LabkitError
 from .i18n import say
@@ -52,6 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> _Parser:
     from .apps import APPS
+    from .bench import CONNECTION_STACKS
     from .servers import STACKS
 
     parser = _Parser(prog="labkit", description="Real HTTP, WebSocket and Socket.IO servers for the lessons.")
@@ -65,6 +69,9 @@ def _build_parser() -> _Parser:
     )
     serve.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
     serve.add_argument("--quiet", action="store_true", help="print only the URLs, not what the server sees")
+    serve.add_argument(
+        "--redis", metavar="URL", help="share the app's broadcasts with its other processes through this Redis"
+    )
 
     lessons = commands.add_parser("lessons", help="list the lessons")
     lessons.add_argument("--language", choices=("es", "en"), help="only this language")
@@ -72,14 +79,51 @@ def _build_parser() -> _Parser:
     commands.add_parser("doctor", help="report versions and known problems")
 
     bench = commands.add_parser("bench", help="measure labkit against bare libraries")
-    bench.add_argument("what", choices=("throughput", "startup", "decode", "tap"))
+    bench.add_argument("what", choices=("throughput", "startup", "decode", "tap", "connections", "fanout"))
     bench.add_argument("--json", action="store_true", help="end with one JSON line of results")
-    bench.add_argument("--rounds", type=_positive, default=None, help="alternating rounds per server")
+    bench.add_argument("--rounds", type=_positive, default=None, help="alternating rounds per server (not connections)")
     bench.add_argument(
-        "--messages", type=_positive, default=None, help="messages per round (throughput, tap), frames (decode)"
+        "--messages",
+        type=_positive,
+        default=None,
+        help="messages per round (throughput, tap), frames (decode), broadcasts (connections, default 5)",
     )
-    bench.add_argument("--size", type=_message_size, default=None, help="bytes per message or frame (not startup)")
+    bench.add_argument(
+        "--size", type=_message_size, default=None, help="bytes per message or frame (not startup, connections)"
+    )
+    defaults = ", ".join(f"{count} over {stack}" for stack, count in CONNECTION_STACKS.items())
+    bench.add_argument("--clients", type=_clients, default=None, help=f"connections: clients to open ({defaults})")
+    bench.add_argument(
+        "--over", choices=tuple(CONNECTION_STACKS), default=None, help="connections: the stack (websocket)"
+    )
+    bench.add_argument("--processes", type=_positive, default=None, help="fanout: chat processes sharing a Redis (2)")
+
+    compare = commands.add_parser(
+        "compare", help="polling, long polling, SSE, WebSocket, Socket.IO: one feed, measured"
+    )
+    # Read as typed and checked by labkit.compare itself, so that the limits live in one place.
+    compare.add_argument("--updates", default="20", help="updates the feed publishes, 1 to 10000 (default 20)")
+    compare.add_argument("--rate", default="10", help="updates per second, 0.1 to 100 (default 10)")
+    compare.add_argument("--browser", action="store_true", help="the clients are pages in headless Chromium")
+    compare.add_argument("--json", action="store_true", help="end with one JSON line: an object per transport")
     return parser
+
+
+def _check_bench(args: argparse.Namespace) -> None:
+    """Options that mean nothing to the benchmark asked for are a mistake, not silently ignored."""
+    from .bench import MAX_BROADCASTS
+
+    bench = _Parser(prog="labkit bench")
+    if args.what in ("connections", "fanout"):
+        unused = [f"--{name}" for name in ("rounds", "size") if getattr(args, name) is not None]
+        if args.messages is not None and args.messages > MAX_BROADCASTS:
+            bench.error(f"bench {args.what} sends at most {MAX_BROADCASTS} broadcasts (--messages)")
+        if args.what == "connections" and args.processes is not None:
+            unused.append("--processes")
+    else:
+        unused = [f"--{name}" for name in ("clients", "over", "processes") if getattr(args, name) is not None]
+    if unused:
+        bench.error(f"bench {args.what} takes no {' or '.join(unused)}")
 
 
 def _whole_number(text: str) -> int | None:
@@ -102,6 +146,17 @@ def _positive(text: str) -> int:
     number = _whole_number(text)
     if number is None or number < 1:
         raise argparse.ArgumentTypeError(f"invalid count {text!r}: use a whole number above 0")
+    return number
+
+
+def _clients(text: str) -> int:
+    from .bench import MAX_CLIENTS
+
+    number = _whole_number(text)
+    if number is None or not 2 <= number <= MAX_CLIENTS:
+        raise argparse.ArgumentTypeError(
+            f"invalid count {text!r}: use 2 to {MAX_CLIENTS} clients (one sends, the others receive)"
+        )
     return number
 
 
@@ -196,13 +251,13 @@ def announce(url: str, host: str, port: int) -> list[str]:
     return lines
 
 
-def _serve(app: str, over: str, host: str, port: int, quiet: bool) -> int:
+def _serve(app: str, over: str, host: str, port: int, quiet: bool, redis: str | None = None) -> int:
     from .servers import serve
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = serve(app, over=over, host=host, port=port)
+    server = serve(app, over=over, host=host, port=port, **({"redis": redis} if redis is not None else {}))
     for line in announce(server.url, host, server.port):
         print(printable(line), flush=True)
     shown = 0
@@ -239,11 +294,29 @@ def _lessons(language: str | None) -> int:
     return 0
 
 
+def _compare(updates: str, rate: str, browser: bool, as_json: bool) -> int:
+    """Print the comparison as a table, then (``as_json``) its figures as one JSON line."""
+    import json
+
+    from .compare import compare
+
+    # Numbers in ASCII digits become numbers; anything else reaches compare's checks as typed.
+    count: Any = updates if _whole_number(updates) is None else _whole_number(updates)
+    hertz: Any = float(rate) if re.fullmatch(r"[0-9]{1,9}(\.[0-9]{0,9})?|\.[0-9]{1,9}", rate) else rate
+    comparison = compare(updates=count, rate=hertz, browser=browser)
+    print(comparison.text())
+    if as_json:
+        print(json.dumps(comparison.to_json(), ensure_ascii=False))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "bench":
+        _check_bench(args)
     try:
         if args.command == "serve":
-            return _serve(args.app, args.over, args.host, args.port, args.quiet)
+            return _serve(args.app, args.over, args.host, args.port, args.quiet, args.redis)
         if args.command == "lessons":
             return _lessons(args.language)
         if args.command == "doctor":
@@ -252,9 +325,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = doctor()
             print(report)
             return 0 if report.ok else 1
+        if args.command == "compare":
+            return _compare(args.updates, args.rate, args.browser, args.json)
         from .bench import run_bench
 
-        return run_bench(args.what, as_json=args.json, rounds=args.rounds, messages=args.messages, size=args.size)
+        return run_bench(
+            args.what,
+            as_json=args.json,
+            rounds=args.rounds,
+            messages=args.messages,
+            size=args.size,
+            clients=args.clients,
+            over=args.over,
+            processes=args.processes,
+        )
     except LabkitError as exc:
         print(printable(f"labkit: {exc}"), file=sys.stderr)
         return 2

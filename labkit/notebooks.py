@@ -8,9 +8,21 @@ in the lab and saving it changes no byte.
 
 from __future__ import annotations
 
-__all__ = ["LANGUAGES", "LESSONS_DIR", "Lesson", "as_jupyterlab_saves", "kernelspec", "lessons", "main", "refresh"]
+__all__ = [
+    "LANGUAGES",
+    "LESSONS_DIR",
+    "Lesson",
+    "LessonIndex",
+    "as_jupyterlab_saves",
+    "kernelspec",
+    "lesson_index",
+    "lessons",
+    "main",
+    "refresh",
+]
 
 import json
+import re
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -130,6 +142,67 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     refresh(paths)
     return 0
+
+
+# The lesson index --------------------------------------------------------------------------
+
+_NUMBER_PREFIX = re.compile(r"^\d\d\s*·\s*")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|<>])")
+
+
+def _markdown_text(text: str) -> str:
+    """``text`` with Markdown's special characters escaped, so a title shows as it is written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class LessonIndex:
+    """The lessons' numbers and titles in one language: a Markdown table in JupyterLab, text elsewhere.
+
+    Each title links to its lesson, a file of the same folder (``notebooks/es`` or ``lab/es``).
+    """
+
+    language: str
+    entries: tuple[tuple[str, str, str], ...]  # (number, title, file name)
+
+    def header(self) -> tuple[str, str]:
+        return ("#", "Lección") if self.language == "es" else ("#", "Lesson")
+
+    def _repr_markdown_(self) -> str:
+        number, title = self.header()
+        rows = [f"| {number} | {title} |", "|---|---|"]
+        rows += [f"| {n} | [{_markdown_text(t)}]({name}) |" for n, t, name in self.entries]
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        rows = [self.header(), *((n, t) for n, t, _ in self.entries)]
+        width = max(len(n) for n, _ in rows)
+        return "\n".join(f"{n.ljust(width)}  {t}" for n, t in rows)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def lesson_index(language: str | None = None, root: Path = LESSONS_DIR) -> LessonIndex:
+    """The lessons of ``language`` (the lesson's own by default), by number, titled by their first heading.
+
+    Lesson 00 shows it as the module's map: read from the lessons themselves, a new lesson
+    appears in it without anyone typing the list twice.
+    """
+    from .i18n import language as lesson_language
+
+    chosen = lesson_language() if language is None else language
+    if chosen not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
+    entries = tuple(
+        (
+            lesson.number,
+            _NUMBER_PREFIX.sub("", lesson.title, count=1),
+            lesson.path.name,
+        )
+        for lesson in lessons(chosen, root)
+    )
+    return LessonIndex(chosen, entries)
 
 
 if __name__ == "__main__":

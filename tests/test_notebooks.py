@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.notebooks import as_jupyterlab_saves, kernelspec, main, refresh
+from labkit.notebooks import as_jupyterlab_saves, kernelspec, lesson_index, lessons, main, refresh
 
 
 def stream(name: str, text: str) -> dict[str, str]:
@@ -107,3 +107,74 @@ def test_refresh_of_a_missing_notebook_is_one_line_and_exit_2(
 ) -> None:
     assert main(["refresh", str(tmp_path / "nope.ipynb")]) == 2
     assert capsys.readouterr().err == f"no such notebook: {tmp_path / 'nope.ipynb'}\n"
+
+
+# lesson_index: the module's map in lesson 00, read from the lessons themselves ------------------
+
+
+def lesson_file(folder: Path, name: str, heading: str) -> Path:
+    """A lesson whose first Markdown heading is ``heading``, as JupyterLab would save it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb.cells = [
+        nbformat.v4.new_code_cell("import labkit"),  # type: ignore[no-untyped-call]
+        nbformat.v4.new_markdown_cell(f"{heading}\n\nIntro.\n\n## 1. A section"),  # type: ignore[no-untyped-call]
+    ]
+    path = folder / name
+    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    return path
+
+
+def test_lesson_index_lists_the_stored_lessons_by_number_with_their_own_titles() -> None:
+    for language in ("es", "en"):
+        index = lesson_index(language)
+        stored = lessons(language)
+        assert [number for number, _, _ in index.entries] == [lesson.number for lesson in stored]
+        assert [name for _, _, name in index.entries] == [lesson.path.name for lesson in stored]
+        assert [f"{number} · {title}" for number, title, _ in index.entries] == [lesson.title for lesson in stored]
+    assert lesson_index("es").entries[0][1:] == ("Bienvenida", "00-bienvenida.ipynb")
+    assert lesson_index("en").entries[0][1:] == ("Welcome", "00-bienvenida.ipynb")
+
+
+def test_lesson_index_shows_a_markdown_table_with_links_and_aligned_text(tmp_path: Path) -> None:
+    lesson_file(tmp_path / "es", "00-bienvenida.ipynb", "# 00 · Bienvenida")
+    lesson_file(tmp_path / "es", "01-http.ipynb", "# 01 · HTTP: petición *y* respuesta | a mano")
+
+    index = lesson_index("es", root=tmp_path)
+
+    assert index._repr_markdown_() == (
+        "| # | Lección |\n"
+        "|---|---|\n"
+        "| 00 | [Bienvenida](00-bienvenida.ipynb) |\n"
+        "| 01 | [HTTP: petición \\*y\\* respuesta \\| a mano](01-http.ipynb) |"
+    )
+    assert repr(index) == "#   Lección\n00  Bienvenida\n01  HTTP: petición *y* respuesta | a mano"
+
+
+def test_lesson_index_speaks_the_lesson_language_when_none_is_given(tmp_path: Path) -> None:
+    from labkit.i18n import using
+
+    lesson_file(tmp_path / "es", "00-bienvenida.ipynb", "# 00 · Bienvenida")
+    lesson_file(tmp_path / "en", "00-bienvenida.ipynb", "# 00 · Welcome")
+    with using("en"):
+        assert repr(lesson_index(root=tmp_path)) == "#   Lesson\n00  Welcome"
+    with using("es"):
+        assert repr(lesson_index(root=tmp_path)) == "#   Lección\n00  Bienvenida"
+
+
+def test_lesson_index_grows_by_itself_when_a_lesson_arrives(tmp_path: Path) -> None:
+    lesson_file(tmp_path / "en", "00-bienvenida.ipynb", "# 00 · Welcome")
+    assert [number for number, _, _ in lesson_index("en", root=tmp_path).entries] == ["00"]
+
+    lesson_file(tmp_path / "en", "07-la-interfaz-del-navegador.ipynb", "# 07 · The browser's interface")
+
+    assert lesson_index("en", root=tmp_path).entries[-1] == (
+        "07",
+        "The browser's interface",
+        "07-la-interfaz-del-navegador.ipynb",
+    )
+
+
+def test_lesson_index_refuses_an_unknown_language_in_one_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"language must be one of \('es', 'en'\), not 'fr'"):
+        lesson_index("fr")

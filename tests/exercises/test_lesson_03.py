@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -21,14 +22,17 @@ def spanish_and_nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     assert labkit.running() == []
 
 
-def solution(url: str, n: int) -> list[str]:
+def solution(url: str, respuesta: str) -> str:
     with labkit.ws_connect(url) as ws:
-        return [ws.recv() for _ in range(n)]
+        mensaje = json.loads(ws.recv())
+        ws.send(respuesta)
+    text: str = mensaje["text"]
+    return text
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_the_notebook_stub_is_not_yet_correct(language: str) -> None:
-    result = lesson_03.check(exercise_function(LESSON, language, "recoger_ticks"))
+    result = lesson_03.check(exercise_function(LESSON, language, "contestar"))
     assert not result.passed
     assert "no abrió ninguna conexión" in result.message
 
@@ -38,44 +42,96 @@ def test_a_solution_passes() -> None:
     assert result.passed, result.message
 
 
-def test_one_connection_per_tick_is_polling_thinking() -> None:
-    def polling(url: str, n: int) -> list[str]:
-        ticks = []
-        for _ in range(n):
-            with labkit.ws_connect(url) as ws:
-                ticks.append(ws.recv())
-        return ticks
-
-    result = lesson_03.check(polling)
-    assert not result.passed
-    assert "abriste 3 conexiones" in result.message and "polling" in result.message
-
-
-def test_asking_first_is_not_needed() -> None:
-    def asking(url: str, n: int) -> list[str]:
+def test_speaking_first_is_not_needed() -> None:
+    def asks_first(url: str, respuesta: str) -> str:
         with labkit.ws_connect(url) as ws:
-            ws.send("¿qué hora es?")
-            return [ws.recv() for _ in range(n)]
+            ws.send(respuesta)
+            text: str = json.loads(ws.recv())["text"]
+        return text
 
-    result = lesson_03.check(asking)
+    result = lesson_03.check(asks_first)
     assert not result.passed
-    assert "le enviaste '¿qué hora es?'" in result.message
+    assert "enviaste 'aquí estoy' antes de que llegara el mensaje de Ana" in result.message
 
 
-def test_the_wrong_number_of_ticks_is_reported() -> None:
-    def always_two(url: str, n: int) -> list[str]:
+def test_a_second_connection_to_answer_is_named() -> None:
+    def two_connections(url: str, respuesta: str) -> str:
+        with labkit.ws_connect(url) as listening:
+            text: str = json.loads(listening.recv())["text"]
+        with labkit.ws_connect(url) as speaking:
+            speaking.send(respuesta)
+        return text
+
+    result = lesson_03.check(two_connections)
+    assert not result.passed
+    assert "abriste 2 conexiones" in result.message
+
+
+def test_listening_without_answering_is_named() -> None:
+    def only_listens(url: str, respuesta: str) -> str:
         with labkit.ws_connect(url) as ws:
-            return [ws.recv() for _ in range(2)]
+            text: str = json.loads(ws.recv())["text"]
+        return text
 
-    result = lesson_03.check(always_two)
+    result = lesson_03.check(only_listens)
     assert not result.passed
-    assert "pedí 3 ticks y recoger_ticks devolvió 2" in result.message
+    assert "pero no le contestaste" in result.message
+
+
+def test_closing_before_ana_writes_is_named() -> None:
+    def leaves_at_once(url: str, respuesta: str) -> None:
+        with labkit.ws_connect(url):
+            pass
+
+    result = lesson_03.check(leaves_at_once)
+    assert not result.passed
+    assert "la conexión se cerró antes de que Ana escribiera" in result.message
+
+
+def test_an_answer_changed_is_named() -> None:
+    def shouts(url: str, respuesta: str) -> str:
+        with labkit.ws_connect(url) as ws:
+            text: str = json.loads(ws.recv())["text"]
+            ws.send(respuesta.upper())
+        return text
+
+    result = lesson_03.check(shouts)
+    assert not result.passed
+    assert "contestaste 'AQUÍ ESTOY', pero la respuesta era 'aquí estoy'" in result.message
+
+
+@pytest.mark.parametrize("parse", [False, True])
+def test_returning_the_whole_message_asks_for_its_text(parse: bool) -> None:
+    def whole(url: str, respuesta: str) -> object:
+        with labkit.ws_connect(url) as ws:
+            message = ws.recv()
+            ws.send(respuesta)
+        return json.loads(message) if parse else message
+
+    result = lesson_03.check(whole)
+    assert not result.passed
+    assert "devolviste el mensaje entero" in result.message and 'json.loads(mensaje)["text"]' in result.message
+
+
+def test_waiting_for_a_message_that_never_comes_is_bounded_and_named() -> None:
+    def waits_twice(url: str, respuesta: str) -> str:
+        with labkit.ws_connect(url) as ws:
+            text: str = json.loads(ws.recv())["text"]
+            ws.send(respuesta)
+            ws.recv()
+        return text
+
+    result = lesson_03.check(waits_twice)
+    assert not result.passed
+    assert "tu función no terminó" in result.message
 
 
 def test_a_connection_left_open_gets_the_with_hint() -> None:
-    def leaky(url: str, n: int) -> list[str]:
+    def leaky(url: str, respuesta: str) -> str:
         ws = labkit.ws_connect(url).__enter__()
-        return [ws.recv() for _ in range(n)]
+        text: str = json.loads(ws.recv())["text"]
+        ws.send(respuesta)
+        return text
 
     result = lesson_03.check(leaky)
     assert not result.passed
@@ -83,7 +139,7 @@ def test_a_connection_left_open_gets_the_with_hint() -> None:
 
 
 def test_an_exception_is_a_verdict_not_a_crash() -> None:
-    def broken(url: str, n: int) -> list[str]:
+    def broken(url: str, respuesta: str) -> str:
         raise NotImplementedError("todavía no")
 
     result = lesson_03.check(broken)
@@ -93,5 +149,5 @@ def test_an_exception_is_a_verdict_not_a_crash() -> None:
 
 def test_the_verdict_speaks_english_in_english_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(labkit.i18n, "_chosen", "en")
-    result = lesson_03.check(exercise_function(LESSON, "en", "recoger_ticks"))
-    assert repr(result).startswith("✘ Not yet: recoger_ticks(url, 3) opened no connection")
+    result = lesson_03.check(exercise_function(LESSON, "en", "contestar"))
+    assert repr(result).startswith("✘ Not yet: contestar(url, 'aquí estoy') opened no connection")
