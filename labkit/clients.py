@@ -29,6 +29,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _sync_connect
 
 from .errors import LabkitError
+from .i18n import say
 from .tls import authority, authority_made
 from .tls import client_context as trust_labkit_tls
 
@@ -97,7 +98,7 @@ class WireBytes(bytes):
 
     def __repr__(self) -> str:
         if not self:
-            return "(nothing)"
+            return say("(nada)", "(nothing)")
         lines = []
         for line in self.split(b"\n"):
             shown = "".join(_show_byte(b) for b in line)

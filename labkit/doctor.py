@@ -20,6 +20,12 @@ PACKAGES = (
     ("aiohttp", "el servidor web de las pilas http y socketio", "the web server of the http and socketio stacks"),
     ("ipykernel", "el kernel de los cuadernos", "the notebook kernel"),
     ("jupyterlab", "la interfaz de los cuadernos", "the notebook interface"),
+    (
+        "anywidget",
+        "el navegador dentro del cuaderno (labkit.run_js)",
+        "the browser inside the notebook (labkit.run_js)",
+    ),
+    ("jupyter-server-proxy", "las páginas de labkit en JupyterHub y Binder", "labkit's pages on JupyterHub and Binder"),
 )
 
 
@@ -88,6 +94,14 @@ def doctor() -> Report:
                 + (" (antes de la 14 sirve con la API antigua por defecto)" if legacy_default else ""),
                 f"websockets {websockets_version} is too old: labkit needs 15 or newer"
                 + (" (before 14 it serves with the legacy API by default)" if legacy_default else ""),
+            )
+        )
+    ipykernel_version = _version("ipykernel")
+    if ipykernel_version and tuple(int(p) for p in ipykernel_version.split(".")[:2] if p.isdigit()) < (7, 4):
+        problems.append(
+            say(
+                f"ipykernel {ipykernel_version} es demasiado antiguo: labkit.run_js necesita la 7.4 o posterior",
+                f"ipykernel {ipykernel_version} is too old: labkit.run_js needs 7.4 or newer",
             )
         )
     legacy = sorted(m for m in sys.modules if m.startswith("websockets.legacy"))

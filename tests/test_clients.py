@@ -10,12 +10,15 @@ import pytest
 
 import labkit
 from labkit.clients import WireBytes
+from labkit.i18n import using
 
 
 def test_wire_bytes_show_cr_lf_and_binary() -> None:
     shown = repr(WireBytes(b"HTTP/1.1 200 OK\r\nX: \x00\xff\r\n\r\nhi"))
     assert shown == "HTTP/1.1 200 OK\\r\\n\nX: \\x00\\xff\\r\\n\n\\r\\n\nhi"
     assert repr(WireBytes(b"")) == "(nothing)"
+    with using("es"):
+        assert repr(WireBytes(b"")) == "(nada)"
     assert WireBytes(b"ab") == b"ab"
 
 
