@@ -176,6 +176,8 @@ class SocketIORecorder:
         self.sio = sio
         self.record = record
         self.max_rate = max_rate
+        #: Sessions whose connect was recorded (python-socketio may trigger it twice).
+        self.opened: set[str] = set()
         #: Session id -> its token bucket, when sessions are limited to ``max_rate`` events a second.
         self.limits: dict[str, RateLimit] = {}
         #: Socket.IO session id -> session number in the record.
@@ -201,7 +203,10 @@ class SocketIORecorder:
         sid = args[0] if args and isinstance(args[0], str) else None
         conn = self.number(sid) if sid is not None else None
         shown = event if namespace in (None, "/") else f"{namespace} {event}"
-        if event == "connect" and len(args) >= 2 and isinstance(args[1], dict):
+        if event == "connect" and sid in self.opened:
+            pass  # python-socketio's second try, without auth: recorded once
+        elif event == "connect" and len(args) >= 2 and isinstance(args[1], dict):
+            self.opened.add(sid)
             environ = args[1]
             try:
                 transport = self.sio.transport(sid, namespace)
@@ -228,6 +233,10 @@ class SocketIORecorder:
         try:
             return await self._trigger_event(event, namespace, *args)
         except Exception as exc:
+            if isinstance(exc, TypeError) and event == "connect" and len(args) > 2:
+                # python-socketio calls connect(sid, environ, auth) and, on a TypeError, again as
+                # connect(sid, environ): a handler written without ``auth`` is allowed.
+                raise
             # python-socketio would let this escape into an unawaited task (asyncio prints it to
             # stderr) or fail the connection; labkit records it and keeps serving everyone.
             record.error(
@@ -242,6 +251,7 @@ class SocketIORecorder:
             if event == "disconnect" and sid is not None:
                 self.numbers.pop(sid, None)
                 self.limits.pop(sid, None)
+                self.opened.discard(sid)
 
     async def send_packet(self, eio_sid: str, pkt: Any) -> None:
         import socketio.packet

@@ -579,19 +579,27 @@ _CLOSED_BY = {
 class Timeline(_Text):
     """When things happened, in seconds since the tap started: not stable between runs."""
 
-    def __init__(self, rows: Sequence[tuple[float, Unit]], connections: Sequence[ConnectionInfo]) -> None:
-        events: list[tuple[float, int, str, Unit | ConnectionInfo | None]] = []
+    def __init__(
+        self,
+        rows: Sequence[tuple[float, Unit]],
+        connections: Sequence[ConnectionInfo],
+        marks: Sequence[tuple[float, Text]] = (),
+    ) -> None:
+        events: list[tuple[float, int, str, Unit | ConnectionInfo | Text | None]] = []
         for info in connections:
             events.append((info.opened, info.conn, "", None))
             if info.closed is not None:
                 events.append((info.closed, info.conn, "", info))
         events += [(at, unit.conn, unit.direction, unit) for at, unit in rows]
+        events += [(at, 0, "", what) for at, what in marks]  # the network's own events: no connection
         self.events = sorted(events, key=lambda event: event[0])
 
     @staticmethod
-    def _what(event: Unit | ConnectionInfo | None) -> str:
+    def _what(event: Unit | ConnectionInfo | Text | None) -> str:
         if event is None:
             return say("abierta", "opened")
+        if isinstance(event, Text):
+            return str(event)
         if isinstance(event, HttpMessage | WebSocketFrame | Undecodable):
             return f"{kind_name(event)}: {describe(event)}"
         closed = _CLOSED_BY.get(event.closed_by or "")
@@ -603,14 +611,14 @@ class Timeline(_Text):
         return (say("tiempo (s)", "time (s)"), "conn", "dir", say("qué", "what"))
 
     def rows(self) -> list[tuple[str, ...]]:
-        return [(f"{at:.4f}", str(conn), d, self._what(event)) for at, conn, d, event in self.events]
+        return [(f"{at:.4f}", str(conn or ""), d, self._what(event)) for at, conn, d, event in self.events]
 
     def text(self) -> str:
         if not self.events:
             return say("(todavía no ha pasado nada)", "(nothing happened yet)")
         time_, conn, d, what = self.header()
         lines = [f"{time_:>10}  {conn}  {d}  {what}"]
-        lines += [f"{at:10.4f}  {c:>4}  {dr or '   '}  {self._what(e)}" for at, c, dr, e in self.events]
+        lines += [f"{at:10.4f}  {c or '':>4}  {dr or '   '}  {self._what(e)}" for at, c, dr, e in self.events]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -5,6 +5,13 @@ one to the server and copies bytes both ways, recording each read before passing
 It never changes a byte, so any stack works through it. When one side finishes sending
 (TCP FIN) the tap finishes sending to the other side, and when a side fails or resets it
 cuts both: closing either side closes the other, as it would without the tap.
+
+It can also break the network on purpose. ``cut()`` is a pulled cable: nothing is
+forwarded and nothing is closed, so both ends keep their connections open and their bytes
+wait in the kernels' buffers, as TCP keeps retrying on a real cable; only heartbeats can
+tell that the peer is gone. ``restore()`` plugs it back in and the waiting bytes flow, in
+order. ``reset_connections()`` is a crash instead: every connection through the tap is
+closed at once with a TCP reset (RST), which both ends notice immediately.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 __all__ = ["Proxy", "Tap", "tap"]
 
 import asyncio
+import socket
+import struct
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +46,10 @@ class Proxy:
         self.recording = recording
         self.transports: set[asyncio.WriteTransport] = set()
         self.handlers: set[asyncio.Task[None]] = set()
+        #: One gate per direction: set while bytes flow, clear while that direction is cut.
+        self.flowing = {CLIENT_TO_SERVER: asyncio.Event(), SERVER_TO_CLIENT: asyncio.Event()}
+        for gate in self.flowing.values():
+            gate.set()
 
     async def start(self, host: str, port: int) -> int:
         self.server = await asyncio.start_server(self.handle, host, port)
@@ -47,8 +60,11 @@ class Proxy:
         self.server.close()
         for transport in list(self.transports):
             transport.abort()
-        if self.handlers:  # cut transports end their pumps; cancel only what still waits
-            _, waiting = await asyncio.wait(set(self.handlers), timeout=1)
+        if self.handlers:
+            waiting = set(self.handlers)
+            if all(gate.is_set() for gate in self.flowing.values()):
+                # aborted transports end their pumps; a cut cable ends nothing, so cancel at once
+                _, waiting = await asyncio.wait(waiting, timeout=1)
             for handler in waiting:
                 handler.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
@@ -63,6 +79,8 @@ class Proxy:
         error: str | Text | None = None
         server_writer: asyncio.StreamWriter | None = None
         try:
+            # A cut cable carries no SYN either: the server hears of the connection once it is restored.
+            await self.flowing[CLIENT_TO_SERVER].wait()
             try:
                 server_reader, server_writer = await asyncio.open_connection(*self.target)
             except OSError as exc:
@@ -94,9 +112,22 @@ class Proxy:
         writer: asyncio.StreamWriter,
         both: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
     ) -> None:
-        """Copy one direction until EOF, then pass the EOF on; on any failure, cut both sides."""
+        """Copy one direction until EOF, then pass the EOF on; on any failure, cut both sides.
+
+        While the direction is cut, nothing is read, recorded or written: bytes (and a FIN
+        or a reset) wait in the buffers until :meth:`restore`, so the recording holds what
+        went through, when it went through.
+        """
+        gate = self.flowing[direction]
         try:
-            while data := await reader.read(_READ_SIZE):
+            while True:
+                if not gate.is_set():
+                    await gate.wait()
+                data = await reader.read(_READ_SIZE)
+                if not gate.is_set():  # cut while this read waited: held like the rest
+                    await gate.wait()
+                if not data:
+                    break
                 self.recording.add(conn, direction, data)
                 writer.write(data)
                 await writer.drain()
@@ -104,8 +135,41 @@ class Proxy:
             if writer.can_write_eof() and not writer.is_closing():
                 writer.write_eof()
         except (OSError, RuntimeError):
+            await gate.wait()
             for side in both:
                 side.transport.abort()
+
+    async def cut(self, directions: tuple[str, ...]) -> None:
+        """Stop forwarding ``directions``; connections stay open on both sides."""
+        for direction in directions:
+            self.flowing[direction].clear()
+        self.recording.mark(
+            Text("cable cortado", "cable cut")
+            if len(directions) == 2
+            else Text(f"cable cortado en sentido {directions[0]}", f"cable cut in direction {directions[0]}")
+        )
+
+    async def restore(self) -> None:
+        """Forward again, both ways: what waited goes through first, in order."""
+        self.recording.mark(Text("cable restablecido", "cable restored"))  # before anything it lets through
+        for gate in self.flowing.values():
+            gate.set()
+
+    async def reset_connections(self) -> int:
+        """Close every connection through the tap with a TCP reset (RST) to both ends; return how many."""
+        handlers = list(self.handlers)
+        self.recording.mark(
+            Text(f"conexiones reiniciadas (RST): {len(handlers)}", f"connections reset (RST): {len(handlers)}")
+        )
+        for transport in list(self.transports):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # SO_LINGER 0: close() sends RST, not FIN (RFC 9293 §3.10.5 ABORT Call)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        return len(handlers)
 
 
 def _parse_target(url: str) -> tuple[str, str, int]:
@@ -133,7 +197,8 @@ class Tap(Handle):
 
     ``hexdump()``, ``frames()``, ``sequence()``, ``messages()``, ``packets()`` and
     ``timeline()`` come from :attr:`recording`; each waits briefly for bytes still in
-    flight, so a cell run right after an exchange shows all of it.
+    flight, so a cell run right after an exchange shows all of it. ``cut()``,
+    ``restore()`` and ``reset_connections()`` break the network on purpose.
     """
 
     def __init__(self, name: str, target: str, host: str, port: int, recording: Recording, loop: LoopThread) -> None:
@@ -162,6 +227,49 @@ class Tap(Handle):
                     "stopping took over 3 s; connections were cut",
                 )
             )
+
+    def cut(self, direction: str | None = None) -> None:
+        """Pull the cable: stop forwarding, close nothing (``restore()`` plugs it back in).
+
+        Both ends keep their connections open and their bytes wait in the kernels' buffers,
+        as when a cable is pulled and TCP keeps retrying: neither end can tell, until a
+        heartbeat goes unanswered. New connections wait too. ``direction`` cuts one way
+        only: ``"S→C"`` loses what the server sends (its acknowledgements, its pings),
+        ``"C→S"`` what the client sends.
+        """
+        self._loop.run(self._running_proxy().cut(self._directions(direction)))
+
+    def restore(self) -> None:
+        """Plug the cable back in: what waited is forwarded first, in order, then the rest."""
+        self._loop.run(self._running_proxy().restore())
+
+    def reset_connections(self) -> int:
+        """Close every connection through the tap with a TCP reset (RST), as a crash would; return how many.
+
+        Unlike :meth:`cut`, both ends notice at once (their next read fails with "connection
+        reset"). The tap keeps accepting new connections (if it is cut, they wait).
+        """
+        return self._loop.run(self._running_proxy().reset_connections())
+
+    @staticmethod
+    def _directions(direction: str | None) -> tuple[str, ...]:
+        if direction is None:
+            return (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
+        if direction in (CLIENT_TO_SERVER, SERVER_TO_CLIENT):
+            return (direction,)
+        raise LabkitError(
+            say(
+                f"direction debe ser {CLIENT_TO_SERVER!r} (cliente → servidor), {SERVER_TO_CLIENT!r} "
+                f"(servidor → cliente) o None (los dos), no {direction!r}",
+                f"direction must be {CLIENT_TO_SERVER!r} (client → server), {SERVER_TO_CLIENT!r} "
+                f"(server → client) or None (both), not {direction!r}",
+            )
+        )
+
+    def _running_proxy(self) -> Proxy:
+        if not self.running or self._proxy is None:
+            raise LabkitError(say(f"el tap {self.name!r} está detenido", f"the tap {self.name!r} is stopped"))
+        return self._proxy
 
     def wait(self, quiet: float = 0.05, timeout: float = 2.0, closed: bool = False) -> bool:
         """Wait until nothing new has arrived for ``quiet`` seconds (and, with ``closed``,

@@ -85,6 +85,7 @@ class Recording:
         self._kept = 0
         self._dropped = 0
         self._errors: list[str | Text] = []
+        self._marks: list[tuple[float, Text]] = []
         self._cache: tuple[int, Decoded] | None = None
 
     def _now(self) -> float:
@@ -134,6 +135,16 @@ class Recording:
             if error:
                 es, en = (error.es, error.en) if isinstance(error, Text) else (error, error)
                 self._errors.append(Text(f"conexión {conn}: {es}", f"connection {conn}: {en}"))
+
+    def mark(self, what: Text) -> None:
+        """Something done to the network (the cable cut or restored), shown in the timeline."""
+        with self._lock:
+            self._marks.append((self._now(), what))
+
+    def marks(self) -> list[tuple[float, Text]]:
+        """When the network was cut, restored or reset, in seconds since start."""
+        with self._lock:
+            return list(self._marks)
 
     def error(self, message: str | Text) -> None:
         """Something went wrong in the proxy itself; shown with the summary, never printed."""
@@ -218,11 +229,11 @@ class Recording:
         return display.SequenceDiagram(self.messages(conn))
 
     def timeline(self, conn: int | None = None) -> display.Timeline:
-        """When each connection opened and closed and each message arrived (seconds since start)."""
+        """When each connection opened and closed, each message arrived and the cable was cut or restored."""
         decoded = self.decoded()
         rows = [(t, u) for t, u in zip(decoded.times, decoded.units, strict=True) if conn is None or u.conn == conn]
         infos = [c for c in self.connections() if conn is None or c.conn == conn]
-        return display.Timeline(rows, infos)
+        return display.Timeline(rows, infos, self.marks())
 
     def summary(self, state: str = "") -> display.Summary:
         """Connections, bytes each way and what they held; ``state`` is ``"running"``, ``"stopped"`` or empty."""

@@ -231,3 +231,18 @@ def test_chat_nicknames_and_presence_over_websocket() -> None:
             assert json.loads(plain.recv(timeout=3)) == {"from": 1, "text": "¿quién eres?", "nick": "Ana"}
             with pytest.raises(TimeoutError):
                 plain.recv(timeout=0.2)  # presence only for those who asked for it
+
+
+def test_a_connect_handler_without_auth_accepts_clients_and_is_recorded_once() -> None:
+    """python-socketio calls connect(sid, environ, auth), then connect(sid, environ) on a TypeError."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    seen: list[str] = []
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any]) -> None:
+        seen.append(sid)
+
+    with labkit.serve(sio, over="socketio") as server:
+        client = labkit.sio_connect(server.url)
+        client.disconnect()
+    assert len(seen) == 1 and server.record.count("open") == 1 and server.record.count("error") == 0

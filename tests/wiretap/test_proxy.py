@@ -211,3 +211,116 @@ def test_the_tap_function_and_its_package_do_not_shadow_each_other() -> None:
 
     assert callable(labkit.tap) and labkit.tap is labkit.wiretap.tap
     assert callable(labkit.wiretap.decode.decode)
+
+
+# Breaking the network on purpose ---------------------------------------------------------------
+
+
+def masked_text(text: str) -> bytes:
+    return encode(Frame(True, Opcode.TEXT, text.encode()), mask_key=b"abcd")
+
+
+def upgraded_raw(url: str) -> labkit.RawSocket:
+    raw = labkit.RawSocket(url)
+    raw.send(UPGRADE_REQUEST)
+    assert raw.recv_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+    return raw
+
+
+def test_a_cut_cable_forwards_nothing_and_closes_nothing_then_delivers_everything_in_order() -> None:
+    with labkit.serve("echo", over="websocket") as server, labkit.tap(server.url) as tap:
+        with upgraded_raw(tap.url) as raw:
+            tap.cut()
+            for word in ("uno", "dos", "tres"):
+                raw.send(masked_text(word))
+            assert raw.recv(wait=0.5) == b"" and not raw.closed  # nothing came back, nothing closed
+            assert server.record.count("recv") == 0 and server.record.count("close") == 0
+            assert [c.closed for c in tap.connections()] == [None]
+            assert tap.recording.stream(1, C) == UPGRADE_REQUEST  # the tap kept nothing it did not forward
+            tap.restore()
+            assert raw.recv_exactly(16) == b"\x81\x03uno\x81\x03dos\x81\x04tres"
+        assert [e.data for e in server.record.entries("recv")] == ["uno", "dos", "tres"]
+    lines = repr(tap.timeline()).splitlines()
+    marks = [line.split(maxsplit=1)[1] for line in lines if "cable" in line]
+    assert marks == ["cable cut", "cable restored"]  # no connection number: the network's own events
+    (restored,) = [i for i, line in enumerate(lines) if line.endswith("cable restored")]
+    assert "text 'uno'" in lines[restored + 1]  # recorded when forwarded: once restored
+    with using("es"):
+        assert [line.split(maxsplit=1)[1] for line in repr(tap.timeline()).splitlines() if "cable" in line] == [
+            "cable cortado",
+            "cable restablecido",
+        ]
+
+
+def test_cutting_one_direction_lets_the_other_through() -> None:
+    with labkit.serve("echo", over="websocket") as server, labkit.tap(server.url) as tap:
+        with upgraded_raw(tap.url) as raw:
+            tap.cut("S→C")  # the server hears the client; its answers wait
+            raw.send(masked_text("hola"))
+            assert wait_for(lambda: server.record.count("send") == 1)
+            assert raw.recv(wait=0.3) == b""
+            tap.restore()
+            assert raw.recv_exactly(6) == b"\x81\x04hola"
+            tap.cut("C→S")  # now the client's words wait
+            raw.send(masked_text("adiós"))
+            assert raw.recv(wait=0.3) == b"" and server.record.count("recv") == 1
+            tap.restore()
+            assert raw.recv_exactly(8) == b"\x81\x06adi\xc3\xb3s"
+    assert "cable cut in direction S→C" in repr(tap.timeline())
+
+
+def test_a_connection_opened_while_cut_reaches_the_server_only_once_restored() -> None:
+    with labkit.serve("echo", over="websocket") as server, labkit.tap(server.url) as tap:
+        tap.cut()
+        with labkit.RawSocket(tap.url) as raw:  # the tap accepts; the server hears nothing yet
+            raw.send(UPGRADE_REQUEST)
+            assert raw.recv(wait=0.3) == b"" and server.record.count("open") == 0
+            tap.restore()
+            assert raw.recv_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert wait_for(lambda: server.record.count("open") == 1)
+
+
+def test_reset_connections_closes_both_ends_at_once_with_a_reset() -> None:
+    with labkit.serve("echo", over="websocket") as server, labkit.tap(server.url) as tap:
+        raw = upgraded_raw(tap.url)
+        try:
+            tap.cut()  # even a cut cable: a reset is news both ends get at once
+            assert tap.reset_connections() == 1
+            with pytest.raises(ConnectionResetError):
+                raw.sock.settimeout(2)
+                raw.sock.recv(10)
+        finally:
+            raw.close()
+        assert wait_for(lambda: server.record.count("close") == 1)  # the server saw it end too
+        assert [c.closed_by for c in tap.connections()] == ["tap"]
+        tap.restore()
+        with upgraded_raw(tap.url) as again:  # the tap carries new connections as before
+            again.send(masked_text("otra"))
+            assert again.recv_exactly(6) == b"\x81\x04otra"
+        assert tap.wait(closed=True) and tap.reset_connections() == 0
+    assert "connections reset (RST): 1" in repr(tap.timeline())
+
+
+def test_stopping_a_cut_tap_frees_everything() -> None:
+    with labkit.serve("echo", over="websocket") as server:
+        tap = labkit.tap(server.url)
+        raw = upgraded_raw(tap.url)
+        tap.cut()
+        tap.stop()
+        assert raw.peer_closed(wait=2)
+        raw.close()
+    assert tap.connections()[0].closed_by == "tap"
+    assert not labkit.leftovers()
+
+
+def test_cut_and_restore_take_clear_errors() -> None:
+    with labkit.serve("echo", over="websocket") as server:
+        tap = labkit.tap(server.url)
+        with pytest.raises(labkit.LabkitError, match=r"direction must be 'C→S' \(client → server\), 'S→C'"):
+            tap.cut("both")
+        tap.stop()
+        for call in (tap.cut, tap.restore, tap.reset_connections):
+            with pytest.raises(labkit.LabkitError, match=f"the tap '{tap.name}' is stopped"):
+                call()
+        with using("es"), pytest.raises(labkit.LabkitError, match="está detenido"):
+            tap.restore()
