@@ -205,7 +205,7 @@ class SocketIORecorder:
         shown = event if namespace in (None, "/") else f"{namespace} {event}"
         if event == "connect" and sid in self.opened:
             pass  # python-socketio's second try, without auth: recorded once
-        elif event == "connect" and len(args) >= 2 and isinstance(args[1], dict):
+        elif event == "connect" and sid is not None and len(args) >= 2 and isinstance(args[1], dict):
             self.opened.add(sid)
             environ = args[1]
             try:
