@@ -284,7 +284,7 @@ def test_fanout_compares_one_process_with_processes_sharing_redis_and_loses_noth
     assert (figures["processes"], figures["clients"], figures["messages"]) == (2, 8, 10)
     assert figures["lost"] == figures["one_process_lost"] == 0  # 10 broadcasts x 7 receivers, each side
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
-    assert lines[0] == "10 broadcasts at 50 a second to 7 clients over socketio (70 deliveries a side):"
+    assert lines[0] == "10 broadcasts at 1000 a second to 7 clients over socketio (70 deliveries a side):"
     assert labkit.running() == []  # its Redis, servers and clients all ended
 
 

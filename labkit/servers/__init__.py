@@ -85,6 +85,8 @@ class Backend(ABC):
         #: Messages per second one connection may send before it is cut (1008), or None.
         self.max_rate: float | None = options.pop("max_rate", None)
         self.ssl_context = authority().server_context() if options.pop("tls", False) else None
+        #: With ``redis=`` (stacks that take it): the Redis the app's processes share (servers/bus.py).
+        self.redis_url: str | None = options.pop("redis", None)
         self.settings = options
 
     @property

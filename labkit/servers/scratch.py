@@ -56,7 +56,8 @@ from ..protocol import (
 )
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
-from .ws_app import AppHandler, handler_name, is_upgrade
+from .bus import REDIS_OPTIONS
+from .ws_app import AppHandler, handler_name, is_upgrade, share_broadcasts, stop_sharing
 
 #: Bytes asked of the socket per read: one call takes whatever has arrived.
 READ_SIZE = 65536
@@ -352,6 +353,7 @@ class ScratchBackend(AsyncBackend):
     )
     options: ClassVar[Mapping[str, Option]] = {
         **SECURITY_OPTIONS,
+        **REDIS_OPTIONS,
         "page": page_option,
         "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
         "max_buffer": Option(
@@ -371,6 +373,7 @@ class ScratchBackend(AsyncBackend):
         self.max_size: int | None = self.settings.get("max_size", 2**20)
         self.max_buffer: int = self.settings.get("max_buffer", MAX_BUFFER)
         self.handler: Any = AppHandler(self.app, self.record, self.send_soon) if isinstance(self.app, App) else self.app
+        await share_broadcasts(self.handler, self.redis_url)  # redis=: the app's other processes (bus.py)
         #: Every connection's task; its connection once the handshake succeeded.
         self.tasks: dict[asyncio.Task[None], ScratchConnection | None] = {}
         self.server = await asyncio.start_server(self.handle, host, port, ssl=self.ssl_context)
@@ -379,6 +382,7 @@ class ScratchBackend(AsyncBackend):
 
     async def shutdown(self) -> None:
         """Stop listening, say 1001 "going away" to every client (§7.4.1), cut whoever lingers."""
+        await stop_sharing(self.handler)
         self.server.close()
         await asyncio.sleep(0)  # connections accepted just now start their handlers
         for task, ws in list(self.tasks.items()):

@@ -27,6 +27,7 @@ from ..options import Option, origins, size, strings, whole_seconds
 from ..pages import page_option
 from ..patches import Undo, close_polling_sessions_promptly, drop_slow_readers, record_socketio
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
+from .bus import REDIS_OPTIONS, check_redis, client_options
 
 #: Packets queued for one session before it is disconnected as too slow.
 MAX_QUEUE = 1000
@@ -102,8 +103,8 @@ class AppEvents:
         start, n = loop.time(), 0
         while (actions := self.app.publish(n)) is not None:
             for action in actions:
-                if isinstance(action, Send):
-                    await self.sio.emit(action.event or self.app.event, action.message)
+                if isinstance(action, Send):  # this process's own clients, even with redis= (each runs its feed)
+                    await self.sio.emit(action.event or self.app.event, action.message, ignore_queue=True)
             n += 1
             await asyncio.sleep(max(0.0, start + n * every - loop.time()))
 
@@ -140,6 +141,7 @@ class SocketIOBackend(AsyncBackend):
     options: ClassVar[Mapping[str, Option]] = {
         **SERVER_OPTIONS,
         **SECURITY_OPTIONS,
+        **REDIS_OPTIONS,
         "page": page_option,
         "max_queue": Option(
             size(none=False),
@@ -168,10 +170,23 @@ class SocketIOBackend(AsyncBackend):
                 )
             settings["cors_allowed_origins"] = self.allow_origins
         if isinstance(self.app, App):
+            if self.redis_url is not None:  # redis=: emits reach the clients of every process (issue 9)
+                await check_redis(self.redis_url)
+                settings["client_manager"] = socketio.AsyncRedisManager(
+                    self.redis_url, channel=f"labkit:socketio:{self.app.name}", redis_options=client_options()
+                )
             self.sio = socketio.AsyncServer(
                 async_mode="aiohttp", logger=logger, engineio_logger=logger, always_connect=True, **settings
             )
         else:
+            if self.redis_url is not None:
+                raise LabkitError(
+                    say(
+                        "redis=: dale a tu AsyncServer client_manager=socketio.AsyncRedisManager(url) al crearlo",
+                        "redis=: give your AsyncServer client_manager=socketio.AsyncRedisManager(url) when you "
+                        "create it",
+                    )
+                )
             if settings:
                 raise LabkitError(
                     say(
@@ -233,4 +248,25 @@ class SocketIOBackend(AsyncBackend):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_TIMEOUT / 2):
                 await self.runner.cleanup()
+        await self.close_redis_manager()
         self.undo.restore()
+
+    async def close_redis_manager(self) -> None:
+        """With ``redis=``: end python-socketio's Redis listener and close its connections (issue 9).
+
+        The manager has no close method; its listener is the task ``thread`` and its
+        connections ``pubsub`` and ``redis`` (python-socketio 5's AsyncRedisManager).
+        """
+        manager = self.sio.manager
+        if not isinstance(manager, socketio.AsyncRedisManager):
+            return
+        listener = getattr(manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(0.5):
+                if isinstance(listener, asyncio.Task):
+                    await asyncio.gather(listener, return_exceptions=True)
+                for connection in (manager.pubsub, manager.redis):
+                    if connection is not None:
+                        await connection.aclose()

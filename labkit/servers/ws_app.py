@@ -13,7 +13,15 @@ recipient's connection records what it was sent, like any message.
 
 from __future__ import annotations
 
-__all__ = ["AppHandler", "WebSocketLike", "handler_name", "is_connection_handler", "is_upgrade"]
+__all__ = [
+    "AppHandler",
+    "WebSocketLike",
+    "handler_name",
+    "is_connection_handler",
+    "is_upgrade",
+    "share_broadcasts",
+    "stop_sharing",
+]
 
 import asyncio
 import contextlib
@@ -22,7 +30,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from ..apps import App, AppError, Send, as_text_frame
+from ..errors import LabkitError
+from ..i18n import say
 from ..record import Record
+from .bus import RedisBus, channel_for
 
 
 class WebSocketLike(Protocol):
@@ -64,6 +75,8 @@ class AppHandler:
         self.send_soon = send_soon
         self.members: dict[int, Any] = {}
         self.publisher: asyncio.Task[None] | None = None
+        #: With ``redis=``: the other processes of the app, through Redis (issue 9; see bus.py).
+        self.bus: RedisBus | None = None
 
     async def __call__(self, ws: WebSocketLike) -> None:
         conn = ws.labkit_id
@@ -132,6 +145,14 @@ class AppHandler:
             if conn in action.to and not action.broadcast:
                 await ws.send(as_text_frame(action.message))  # the connection records it
             self.tell_others(conn, [action])
+            if action.broadcast and self.bus is not None:
+                self.bus.publish(action.message)  # once, for the members of the other processes
+
+    def deliver(self, message: Any) -> None:
+        """A broadcast another process of the app published (``redis=``): to every member here."""
+        frame = as_text_frame(message)
+        for ws in list(self.members.values()):
+            self.send_soon(ws, frame)
 
     def tell_others(self, conn: int, actions: list[Any]) -> None:
         """The part of ``actions`` for connections other than ``conn``, written without waiting.
@@ -146,3 +167,33 @@ class AppHandler:
             for target in action.to:
                 if target != conn and target in members:
                     self.send_soon(members[target], frame)
+
+
+# With ``redis=`` (issue 9): the app's broadcasts shared with its other processes -------------
+
+
+async def share_broadcasts(handler: Any, url: str | None) -> None:
+    """Join the app's other processes through the Redis at ``url``; nothing without one.
+
+    Only labkit's apps have broadcasts labkit knows of: a handler of one's own publishes
+    through Redis itself (``redis.asyncio``), so ``redis=`` with one is a mistake.
+    """
+    if url is None:
+        return
+    if not isinstance(handler, AppHandler):
+        raise LabkitError(
+            say(
+                "redis= comparte las difusiones de las apps de labkit; tu manejador puede publicar en Redis "
+                "él mismo (redis.asyncio: publish y subscribe)",
+                "redis= shares the broadcasts of labkit's apps; your handler can publish to Redis itself "
+                "(redis.asyncio: publish and subscribe)",
+            )
+        )
+    handler.bus = RedisBus(url, channel_for(handler.app.name), handler.record, handler.deliver)
+    await handler.bus.open()
+
+
+async def stop_sharing(handler: Any) -> None:
+    bus = getattr(handler, "bus", None)
+    if isinstance(bus, RedisBus):
+        await bus.close()
