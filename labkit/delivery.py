@@ -41,6 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import socketio
 
 from .errors import LabkitError
@@ -171,6 +172,10 @@ class InOrder:
         return ready
 
 
+async def _new_http_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()  # made on the loop that will use it
+
+
 class ChatClient(Handle):
     """A python-socketio client for cells, reconnecting by itself (with short delays).
 
@@ -203,7 +208,10 @@ class ChatClient(Handle):
         self._loop = LoopThread(f"labkit-chat-client-{name}")
         self._queue: asyncio.Queue[tuple[str, str]] | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._sio = socketio.AsyncClient(**SHORT_SOCKETIO_RECONNECTION)
+        # The client's own HTTP session, so that stop() closes it even after a connection that
+        # never opened (python-socketio leaves its own session open then).
+        self._http = self._loop.run(_new_http_session())
+        self._sio = socketio.AsyncClient(http_session=self._http, **SHORT_SOCKETIO_RECONNECTION)
         self._sio.on("connect", self._on_connect)
         self._sio.on("disconnect", self._on_disconnect)
         self._sio.on(EVENT, self._on_message)
@@ -326,6 +334,7 @@ class ChatClient(Handle):
                 self._sender.cancel()
                 await asyncio.gather(self._sender, return_exceptions=True)
             await self._sio.shutdown()
+            await self._http.close()
 
         try:
             self._loop.run(finish(), timeout=5)

@@ -8,14 +8,37 @@ top-level ``await``.
 
 from __future__ import annotations
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "stop_accepting"]
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Listener(Protocol):
+    """A listening socket, as asyncio's ``Server.sockets`` lists them."""
+
+    def fileno(self) -> int: ...
+
+
+async def stop_accepting(listeners: Iterable[Listener]) -> None:
+    """Take no new connection, then let those accepted a moment ago reach their server.
+
+    An asyncio server closed after it accepted a connection but before the task that builds
+    the connection's transport has run leaves that socket half built and never closed
+    (CPython gh-109564): a ResourceWarning on 3.11, and on 3.13.0 an error inside asyncio's
+    ``Server`` when the garbage collector finds it. Stopping the reader of each listening
+    socket first, then yielding, lets those transports attach and their protocols start, so
+    the server's usual close reaches them.
+    """
+    loop = asyncio.get_running_loop()
+    for listener in listeners:
+        loop.remove_reader(listener.fileno())
+    for _ in range(3):  # the accept task builds the transport; connection_made; the handler starts
+        await asyncio.sleep(0)
 
 
 class LoopThread:

@@ -6,7 +6,9 @@ bounded: the cut lasts until both ends notice (about 2 s with 1 s heartbeats).
 
 from __future__ import annotations
 
+import gc
 import socket
+import warnings
 
 import pytest
 import socketio
@@ -179,8 +181,12 @@ def test_chat_client_takes_clear_errors() -> None:
     with socket.socket() as holder:  # bound, not listening: connections are refused
         holder.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{holder.getsockname()[1]}"
-        with pytest.raises(labkit.LabkitError, match=f"could not connect to {url}"):
-            chat_client(url, name="nowhere")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with pytest.raises(labkit.LabkitError, match=f"could not connect to {url}"):
+                chat_client(url, name="nowhere")
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []  # its HTTP session too
     with pytest.raises(labkit.LabkitError, match=r"ack_timeout must be a number of seconds, at least 0\.05"):
         chat_client(url, ack_timeout=0)
     with pytest.raises(labkit.LabkitError, match="catch_up must be True or False"):

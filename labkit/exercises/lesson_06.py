@@ -38,7 +38,7 @@ from typing import NamedTuple
 from websockets.exceptions import WebSocketException
 
 from ..clients import RawSocket, ws_connect
-from ..loop import LoopThread
+from ..loop import LoopThread, stop_accepting
 from ..protocol import (
     BinaryMessage,
     HTTPParseError,
@@ -445,6 +445,7 @@ class _Server:
         return port
 
     async def stop(self) -> None:
+        await stop_accepting(self.server.sockets)
         self.server.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.server.wait_closed(), 2)

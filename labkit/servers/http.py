@@ -28,6 +28,7 @@ from aiohttp import web
 
 from ..apps import AppError, Send
 from ..i18n import Text
+from ..loop import stop_accepting
 from ..options import Option, size
 from ..pages import page_option
 from ..patches import ConnectionCounter
@@ -46,6 +47,11 @@ _NUMBER = re.compile(r"[0-9]{1,18}")
 _SECONDS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3})?")
 #: The longest a long poll waits before answering with nothing new.
 MAX_WAIT = 60.0
+
+
+def aiohttp_listeners(runner: web.BaseRunner) -> list[Any]:
+    """The listening sockets of an aiohttp runner's sites (each site keeps its asyncio server)."""
+    return [sock for site in runner.sites for sock in getattr(getattr(site, "_server", None), "sockets", None) or ()]
 
 
 class HttpBackend(AsyncBackend):
@@ -85,6 +91,7 @@ class HttpBackend(AsyncBackend):
         return bound
 
     async def shutdown(self) -> None:
+        await stop_accepting(aiohttp_listeners(self.runner))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_TIMEOUT):
                 await self.runner.cleanup()

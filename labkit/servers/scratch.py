@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from ..apps import App
 from ..i18n import Text
 from ..limits import RateLimit
+from ..loop import stop_accepting
 from ..options import Option, size
 from ..pages import NOT_FOUND, page_option
 from ..protocol import (
@@ -383,8 +384,8 @@ class ScratchBackend(AsyncBackend):
     async def shutdown(self) -> None:
         """Stop listening, say 1001 "going away" to every client (§7.4.1), cut whoever lingers."""
         await stop_sharing(self.handler)
+        await stop_accepting(self.server.sockets)  # connections accepted just now start their handlers
         self.server.close()
-        await asyncio.sleep(0)  # connections accepted just now start their handlers
         for task, ws in list(self.tasks.items()):
             if ws is None:
                 task.cancel()  # still in the opening handshake: nothing to say goodbye on

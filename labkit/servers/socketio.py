@@ -23,11 +23,13 @@ from aiohttp import web
 from ..apps import Action, App, AppError, Enter, Leave, Send
 from ..errors import LabkitError
 from ..i18n import Text, say
+from ..loop import stop_accepting
 from ..options import Option, origins, size, strings, whole_seconds
 from ..pages import page_option
 from ..patches import Undo, close_polling_sessions_promptly, drop_slow_readers, record_socketio
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .bus import REDIS_OPTIONS, check_redis, client_options
+from .http import aiohttp_listeners
 
 #: Packets queued for one session before it is disconnected as too slow.
 MAX_QUEUE = 1000
@@ -240,6 +242,7 @@ class SocketIOBackend(AsyncBackend):
         return web.Response(status=served.status, body=served.body, headers={"Content-Type": served.content_type})
 
     async def shutdown(self) -> None:
+        await stop_accepting(aiohttp_listeners(self.runner))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_TIMEOUT / 2):
                 for sid in list(self.recorder.numbers):

@@ -27,6 +27,7 @@ from websockets.server import ServerProtocol
 from ..apps import App
 from ..i18n import Text
 from ..limits import RateLimit
+from ..loop import stop_accepting
 from ..options import Option, choice, seconds, size
 from ..pages import NOT_FOUND, page_option
 from ..patches import answer_garbage_with_400, record_what_is_sent
@@ -219,6 +220,7 @@ class WebSocketBackend(AsyncBackend):
     async def shutdown(self) -> None:
         """Say 1001 "going away" to every client; cut whoever has not finished within the limit."""
         await stop_sharing(self.handler)
+        await stop_accepting(self.server.sockets)
         self.server.close()
         try:
             async with asyncio.timeout(STOP_TIMEOUT - 0.5):

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import LabkitError
 from ..handles import Handle, check_address, format_host, listen_error, start
 from ..i18n import Text, say
-from ..loop import LoopThread
+from ..loop import LoopThread, stop_accepting
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from . import display
 from .decode import Unit
@@ -57,6 +57,7 @@ class Proxy:
         return bound
 
     async def stop(self) -> None:
+        await stop_accepting(self.server.sockets)
         self.server.close()
         for transport in list(self.transports):
             transport.abort()

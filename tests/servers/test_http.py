@@ -214,6 +214,8 @@ def test_running_out_of_file_descriptors_does_not_spin_the_cpu() -> None:
         assert process.stdin is not None
         process.stdin.close()
         process.wait(10)
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 def test_record_keeps_request_and_response_heads() -> None:
