@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nbval.plugin import comment_markers
 
 from labkit.notebooks import LESSONS_DIR, lessons
 
@@ -94,11 +95,20 @@ def test_lesson_ends_with_an_exercise_and_its_check(path: Path) -> None:
 def test_ignored_outputs_say_why(path: Path) -> None:
     for cell in code_cells(path):
         lines = source(cell).splitlines()
-        if lines and lines[0].startswith("# NBVAL_IGNORE_OUTPUT"):
-            reason = lines[0].removeprefix("# NBVAL_IGNORE_OUTPUT").strip(" :-—") or (
-                lines[1].startswith("#") and lines[1]
-            )
-            assert reason, f"{path.name}: an ignored output must say why: {lines[:2]}"
+        if lines and lines[0] in ("# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP"):
+            reason = len(lines) > 1 and lines[1].startswith("# ") and lines[1][2:].strip()
+            assert reason, f"{path.name}: {lines[0]} needs its reason on the next line: {lines[:2]}"
+
+
+@pytest.mark.parametrize("path", [lesson.path for lesson in ALL], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_nbval_markers_stand_alone_on_their_line(path: Path) -> None:
+    """nbval only obeys a marker that is the whole comment: ``# NBVAL_SKIP: why`` is silently ignored."""
+    markers = set(comment_markers)
+    for cell in code_cells(path):
+        for line in source(cell).splitlines():
+            comment = line.strip().lstrip("#").strip()
+            if line.strip().startswith("#") and comment.startswith("NBVAL_"):
+                assert comment in markers, f"{path.name}: nbval ignores {line.strip()!r}; put the reason on the next line"
 
 
 @pytest.mark.parametrize("path", SPANISH, ids=lambda p: p.name)
