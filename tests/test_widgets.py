@@ -128,7 +128,10 @@ ws.onmessage = () => {
   count += 1;
   if (count === 3) ws.close(4000, "bye");
 };
-ws.onclose = () => log("readyState when closed:", ws.readyState);"""
+ws.onclose = () => {
+  log("readyState when closed:", ws.readyState);
+  ws.send("too late");  // sends nothing: it only grows bufferedAmount
+};"""
 
 
 @pytest.mark.parametrize("stack", WS_STACKS)
@@ -154,6 +157,7 @@ def test_run_js_watches_a_websockets_whole_life_and_python_reads_it(browser: Bro
         '#1 close(4000, "bye"): readyState 2',
         "#1 closed: 4000 (private use) 'bye', clean (wasClean)",
         "readyState when closed: 3",
+        '#1 → text "too late" (8 characters)',
         "finished: the code returned and all its WebSockets are closed",
     ]
     assert [event.line for event in widget.log] == lines
@@ -163,7 +167,8 @@ def test_run_js_watches_a_websockets_whole_life_and_python_reads_it(browser: Bro
     assert widget.done and widget.errors == []
     close = next(event for event in widget.log if event.kind == "close")
     assert (close.socket, close.code, close.reason, close.was_clean) == (1, 4000, "bye", True)
-    assert [e.data for e in widget.log if e.kind.startswith("send")] == ["hola ñandú", b"\x00\x01\x02\xff"]
+    sends = ["hola ñandú", b"\x00\x01\x02\xff", "too late"]  # every call is logged, but the last sent nothing:
+    assert [e.data for e in widget.log if e.kind.startswith("send")] == sends
     # The server saw the same conversation.
     assert [e.data for e in server.record.entries("recv")] == ["hola ñandú", b"\x00\x01\x02\xff"]
     assert [e.data for e in server.record.entries("send")] == ["bienvenida", "HOLA ÑANDÚ", b"\xff\x02\x01\x00"]

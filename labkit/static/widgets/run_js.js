@@ -207,8 +207,9 @@ class Run {
       }
 
       send(data) {
+        const open = this.readyState === WebSocket.OPEN;
         super.send(data); // throws (InvalidStateError) while CONNECTING: then nothing was sent
-        run.totals.sent += 1;
+        if (open) run.totals.sent += 1; // once CLOSING or CLOSED, send() only grows bufferedAmount
         const n = run.sockets.indexOf(this) + 1;
         const buffered = this.bufferedAmount;
         if (typeof data === "string") {
