@@ -182,6 +182,10 @@ class SocketIORecorder:
         self.limits: dict[str, RateLimit] = {}
         #: Socket.IO session id -> session number in the record.
         self.numbers: dict[str, int] = {}
+        from socketio.exceptions import ConnectionRefusedError
+
+        #: What a connect handler raises to say no, with a reason the client sees.
+        self.refused: type[Exception] = ConnectionRefusedError
         self._trigger_event = sio._trigger_event
         self._send_packet = sio._send_packet
         self._emit = sio.emit
@@ -233,6 +237,15 @@ class SocketIORecorder:
         try:
             return await self._trigger_event(event, namespace, *args)
         except Exception as exc:
+            if isinstance(exc, self.refused):
+                # A connect handler's refusal is its answer, not a failure: python-socketio sends
+                # the reason to the client (its connect_error; packet 4, CONNECT_ERROR), so it goes on.
+                record.add("close", conn, Ended(Text(f"conexión rechazada: {exc}", f"connection refused: {exc}")))
+                if sid is not None:  # a refused session never disconnects: forget it now
+                    self.numbers.pop(sid, None)
+                    self.limits.pop(sid, None)
+                    self.opened.discard(sid)
+                raise
             if isinstance(exc, TypeError) and event == "connect" and len(args) > 2:
                 # python-socketio calls connect(sid, environ, auth) and, on a TypeError, again as
                 # connect(sid, environ): a handler written without ``auth`` is allowed.
@@ -331,6 +344,58 @@ def close_polling_sessions_promptly(sio: Any, background: set[asyncio.Task[Any]]
             task.add_done_callback(background.discard)
 
     return end_polling_session
+
+
+def cap_polling_batches(sio: Any, undo: Undo) -> None:
+    """Answer each long-polling GET with no more packets than python-engineio's client decodes.
+
+    python-engineio's server answers a GET with every packet queued for the session, but its
+    client refuses a payload of more than ``Payload.max_decode_packets`` (16): it drops the
+    connection ("Too many packets in payload", python-engineio issue 142) and the burst is
+    lost. Socket.IO's JavaScript client has no such limit. Each new session's ``poll`` here
+    takes at most that many packets; the rest wait for the client's next GET.
+    Internals used: ``eio.handlers["connect"]``, ``eio.sockets``, a socket's ``poll``,
+    ``queue`` and ``server.ping_interval`` / ``ping_timeout`` (python-engineio 4).
+    """
+    import engineio.exceptions
+    import engineio.payload
+
+    eio = sio.eio
+    socketio_connect = eio.handlers["connect"]
+
+    def capped_poll(socket: Any) -> Callable[[], Any]:
+        async def poll() -> list[Any]:
+            try:
+                first = await asyncio.wait_for(
+                    socket.queue.get(), socket.server.ping_interval + socket.server.ping_timeout
+                )
+                socket.queue.task_done()
+            except (TimeoutError, asyncio.CancelledError):
+                raise engineio.exceptions.QueueEmpty() from None
+            if first is None:  # the session is closing
+                return []
+            packets = [first]
+            while len(packets) < engineio.payload.Payload.max_decode_packets:
+                try:
+                    packet = socket.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                socket.queue.task_done()
+                if packet is None:
+                    socket.queue.put_nowait(None)  # keep the end of the session for the next GET
+                    break
+                packets.append(packet)
+            return packets
+
+        return poll
+
+    async def engineio_connect(eio_sid: str, *args: Any) -> Any:
+        socket = eio.sockets.get(eio_sid)
+        if socket is not None:
+            socket.poll = capped_poll(socket)
+        return await socketio_connect(eio_sid, *args)
+
+    undo.replace(eio.handlers, "connect", engineio_connect)
 
 
 def drop_slow_readers(sio: Any, record: Record, numbers: dict[str, int], max_queued: int, undo: Undo) -> None:

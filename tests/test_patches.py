@@ -110,3 +110,25 @@ def test_websockets_protocol_sends_text_and_binary_through_the_two_methods_the_r
     protocol.send_binary(b"\x00\xff")
     assert [(e.conn, e.kind, e.data) for e in record] == [(7, "send", "¡hola!"), (7, "send", b"\x00\xff")]
     assert b"".join(protocol.data_to_send()) == bytes.fromhex("8107") + "¡hola!".encode() + bytes.fromhex("820200ff")
+
+
+def test_a_connect_handler_that_refuses_sends_its_reason_to_the_client() -> None:
+    """python-socketio sends ConnectionRefusedError's reason (connect_error); labkit records it, not as a failure."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, object], auth: object) -> None:
+        if auth != {"token": "bueno"}:
+            raise socketio.exceptions.ConnectionRefusedError("token no válido")
+
+    with labkit.serve(sio, over="socketio") as server:
+        ws_url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        with labkit.ws_connect(ws_url) as ws:
+            ws.recv(timeout=3)  # Engine.IO's open packet
+            ws.send('40{"token":"malo"}')  # Socket.IO CONNECT with its auth payload
+            assert ws.recv(timeout=3) == '44{"message":"token no v\\u00e1lido"}'  # CONNECT_ERROR, the reason
+        welcome = labkit.sio_connect(server.url, auth={"token": "bueno"})
+        welcome.disconnect()
+    closes = [entry.detail for entry in server.record.entries("close")]
+    assert closes[0] == "disconnected: connection refused: token no válido", closes
+    assert server.record.count("error") == 0

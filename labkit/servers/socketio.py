@@ -26,7 +26,7 @@ from ..i18n import Text, say
 from ..loop import stop_accepting
 from ..options import Option, origins, size, strings, whole_seconds
 from ..pages import page_option
-from ..patches import Undo, close_polling_sessions_promptly, drop_slow_readers, record_socketio
+from ..patches import Undo, cap_polling_batches, close_polling_sessions_promptly, drop_slow_readers, record_socketio
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .bus import REDIS_OPTIONS, check_redis, client_options
 from .http import aiohttp_listeners
@@ -209,6 +209,7 @@ class SocketIOBackend(AsyncBackend):
         self.undo = Undo()
         self.recorder = record_socketio(self.sio, self.record, self.undo, self.max_rate)
         drop_slow_readers(self.sio, self.record, self.recorder.numbers, self.max_queue, self.undo)
+        cap_polling_batches(self.sio, self.undo)
         self.background: set[asyncio.Task[Any]] = set()
         self.end_polling_session = close_polling_sessions_promptly(self.sio, self.background, self.undo)
         if isinstance(self.app, App):

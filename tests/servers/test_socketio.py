@@ -80,6 +80,52 @@ def test_plain_websocket_client_sees_engineio_and_socketio_packets() -> None:
             assert ws.recv(timeout=3) == '431["hola"]'
 
 
+def burst_server() -> socketio.AsyncServer:
+    """Emits ``n`` events to whoever asks, all queued before the client's next GET."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.on("burst")
+    async def burst(sid: str, n: int) -> None:
+        for i in range(n):
+            await sio.emit("n", i, to=sid)
+
+    return sio
+
+
+def test_a_long_poll_carries_at_most_what_a_python_client_decodes() -> None:
+    """python-engineio's client drops a payload of over 16 packets ("Too many packets in payload")."""
+    with labkit.serve(burst_server(), over="socketio") as server:
+        base = server.url + "/socket.io/?EIO=4&transport=polling"
+        with urllib.request.urlopen(base, timeout=5) as response:
+            sid = json.loads(response.read().decode()[1:])["sid"]
+        session = f"{base}&sid={sid}"
+        urllib.request.urlopen(urllib.request.Request(session, data=b"40", method="POST"), timeout=5).read()
+        assert urllib.request.urlopen(session, timeout=5).read().startswith(b"40{")
+        burst = b'42["burst",40]'
+        urllib.request.urlopen(urllib.request.Request(session, data=burst, method="POST"), timeout=5).read()
+        queue = server._backend.sio.eio.sockets[sid].queue  # type: ignore[attr-defined]
+        assert wait_for(lambda: queue.qsize() == 40)  # all queued while no GET was waiting
+        answers: list[list[bytes]] = []
+        while sum(map(len, answers)) < 40:
+            answers.append(urllib.request.urlopen(session, timeout=5).read().split(b"\x1e"))
+    assert [len(answer) for answer in answers] == [16, 16, 8]
+    assert [packet for answer in answers for packet in answer] == [b'42["n",%d]' % i for i in range(40)]
+
+
+def test_a_python_client_on_long_polling_keeps_its_session_through_a_burst() -> None:
+    with labkit.serve(burst_server(), over="socketio") as server:
+        client = socketio.SimpleClient()
+        client.connect(server.url, transports=["polling"])
+        try:
+            session = client.client.eio.sid
+            client.emit("burst", 100)
+            assert [client.receive(timeout=5)[1] for _ in range(100)] == list(range(100))
+            assert client.client.eio.sid == session  # never dropped and reconnected
+        finally:
+            client.disconnect()
+        assert server.record.count("open") == 1
+
+
 @pytest.mark.parametrize("goodbye", ["41", "1"])
 def test_a_polling_clients_goodbye_answers_its_pending_get_at_once(goodbye: str) -> None:
     """Engine.IO alone would leave the long poll hanging until the next ping (25 s)."""
