@@ -339,11 +339,17 @@ def write_lab_settings(prefix: Path) -> None:
 
 def lab_command(extra: list[str], root: Path = LAB, python: Path = PYTHON) -> list[str]:
     """JupyterLab on the working copy, opening the first lesson; as root (containers, Binder, CI)
-    it must be allowed explicitly."""
+    it must be allowed explicitly.
+
+    It listens on 127.0.0.1, like the lessons' servers, and so opens as http://127.0.0.1:8888:
+    a browser counts ``localhost`` as another site than 127.0.0.1, and lesson 10's pages need
+    the lab and its servers on the same one (``--ip`` overrides it).
+    """
     args = [
         str(python),
         "-m",
         "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={root}",
         f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}",
     ]

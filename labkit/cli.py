@@ -1,6 +1,7 @@
 """The ``labkit`` command, for instructors in class and for scripts.
 
     labkit serve APP --over STACK [--host H] [--port P] [--redis URL] [--quiet]
+                 [--allow-origin ORIGIN ...] [--tls] [--max-rate N]
     labkit lessons [--language es|en]
     labkit doctor
     labkit bench throughput|startup|decode|tap [--json] [--rounds N] [--messages N] [--size BYTES]
@@ -16,7 +17,7 @@ would reach the instructor's terminal (recolour it, forge lines of output).
 
 from __future__ import annotations
 
-__all__ = ["announce", "class_addresses", "main", "printable", "route_source"]
+__all__ = ["announce", "class_addresses", "main", "printable", "route_source", "tls_note"]
 
 import argparse
 import contextlib
@@ -72,6 +73,24 @@ def _build_parser() -> _Parser:
     serve.add_argument(
         "--redis", metavar="URL", help="share the app's broadcasts with its other processes through this Redis"
     )
+    serve.add_argument(
+        "--allow-origin",
+        dest="allow_origins",
+        metavar="ORIGIN",
+        action="append",
+        type=_origin,
+        help="a page origin allowed to connect, like http://127.0.0.1:8000 (repeatable; default: any); "
+        "a browser page from any other origin gets 403",
+    )
+    serve.add_argument(
+        "--tls", action="store_true", help="serve wss:// and https:// with a certificate from a local authority"
+    )
+    serve.add_argument(
+        "--max-rate",
+        metavar="N",
+        type=_rate,
+        help="messages per second one connection may send; past it the connection is cut (close 1008)",
+    )
 
     lessons = commands.add_parser("lessons", help="list the lessons")
     lessons.add_argument("--language", choices=("es", "en"), help="only this language")
@@ -124,6 +143,46 @@ def _check_bench(args: argparse.Namespace) -> None:
         unused = [f"--{name}" for name in ("clients", "over", "processes") if getattr(args, name) is not None]
     if unused:
         bench.error(f"bench {args.what} takes no {' or '.join(unused)}")
+
+
+#: The serve options that only some stacks take, by the flag that sets them.
+_SERVE_FLAGS = {"allow_origins": "--allow-origin", "max_rate": "--max-rate", "tls": "--tls"}
+
+
+def _check_serve(args: argparse.Namespace) -> None:
+    """A flag the chosen stack does not take is a mistake, said before anything starts."""
+    from .servers import STACKS, backend_class
+
+    for option, flag in _SERVE_FLAGS.items():
+        if getattr(args, option) in (None, False):
+            continue
+        if option not in backend_class(args.over).options:
+            takers = [stack for stack in STACKS if option in backend_class(stack).options]
+            listed = f"{', '.join(takers[:-1])} and {takers[-1]}" if len(takers) > 1 else takers[0]
+            _Parser(prog="labkit serve").error(f"{flag} works over {listed}, not over {args.over}")
+
+
+def _origin(text: str) -> str:
+    """A page's origin as browsers send it; the rule lives in :func:`labkit.options.origin`."""
+    from .options import origin
+
+    try:
+        return origin(text)
+    except LabkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate(text: str) -> float:
+    """Messages per second, written in ASCII digits; the range is the one ``labkit.serve`` checks."""
+    from .servers import SECURITY_OPTIONS
+
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", text):
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r}: use a number of messages per second, like 50")
+    try:
+        rate: float = SECURITY_OPTIONS["max_rate"].check("--max-rate", float(text))
+    except LabkitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return rate
 
 
 def _whole_number(text: str) -> int | None:
@@ -251,15 +310,48 @@ def announce(url: str, host: str, port: int) -> list[str]:
     return lines
 
 
-def _serve(app: str, over: str, host: str, port: int, quiet: bool, redis: str | None = None) -> int:
+def tls_note(host: str) -> str:
+    """What ``labkit serve --tls`` says after its URLs: who signed the certificate, and how to trust it."""
+    from .tls import LocalAuthority, authority
+
+    local = authority()
+    names = ", ".join(LocalAuthority.HOSTS)
+    line = say(
+        f"TLS: certificado para {names} firmado por una autoridad local de labkit, que nadie más conoce: "
+        f"confía en {local.ca_file} (o, en Chromium, --ignore-certificate-errors-spki-list={local.spki})",
+        f"TLS: a certificate for {names} signed by a local labkit authority nobody else knows: trust "
+        f"{local.ca_file} (or, in Chromium, --ignore-certificate-errors-spki-list={local.spki})",
+    )
+    if host not in LocalAuthority.HOSTS:
+        line += say(
+            "; otras máquinas no lo aceptarán con otra dirección",
+            "; other machines will not accept it at another address",
+        )
+    return line
+
+
+def _serve(
+    app: str,
+    over: str,
+    host: str,
+    port: int,
+    quiet: bool,
+    redis: str | None = None,
+    allow_origins: list[str] | None = None,
+    tls: bool = False,
+    max_rate: float | None = None,
+) -> int:
     from .servers import serve
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = serve(app, over=over, host=host, port=port, **({"redis": redis} if redis is not None else {}))
+    given: dict[str, Any] = {"redis": redis, "allow_origins": allow_origins, "tls": tls or None, "max_rate": max_rate}
+    server = serve(app, over=over, host=host, port=port, **{k: v for k, v in given.items() if v is not None})
     for line in announce(server.url, host, server.port):
         print(printable(line), flush=True)
+    if tls and not quiet:
+        print(printable(tls_note(host)), flush=True)
     shown = 0
 
     def show_new_entries() -> None:
@@ -314,9 +406,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "bench":
         _check_bench(args)
+    if args.command == "serve":
+        _check_serve(args)
     try:
         if args.command == "serve":
-            return _serve(args.app, args.over, args.host, args.port, args.quiet, args.redis)
+            return _serve(
+                args.app,
+                args.over,
+                args.host,
+                args.port,
+                args.quiet,
+                args.redis,
+                args.allow_origins,
+                args.tls,
+                args.max_rate,
+            )
         if args.command == "lessons":
             return _lessons(args.language)
         if args.command == "doctor":

@@ -13,6 +13,7 @@ __all__ = [
     "choice",
     "count",
     "hertz",
+    "origin",
     "origins",
     "seconds",
     "size",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -157,11 +159,40 @@ def strings(allowed: tuple[str, ...] | None = None) -> Callable[[str, Any], Any]
     return check
 
 
+def origin(text: str) -> str:
+    """A page's origin as browsers send it (RFC 6454 §6.2): ``scheme://host[:port]``, nothing after.
+
+    The scheme and host are lowercased and a default port dropped, as browsers write them:
+    ``HTTP://LocalHost:80`` is sent as ``http://localhost``. A path or a trailing slash is a
+    mistake, not something to strip: such an entry would never match, and refuse every page.
+    """
+    found = re.fullmatch(r"([A-Za-z]+)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?", text)
+    scheme = found.group(1).lower() if found else ""
+    port = int(found.group(3)) if found and found.group(3) else None
+    if found is None or scheme not in ("http", "https") or (port is not None and not 1 <= port <= 65535):
+        raise LabkitError(
+            say(
+                f"origen no válido {text!r}: el origen de una página es http:// o https://, un host y quizá "
+                "un puerto, sin ruta ni barra detrás (p. ej. http://127.0.0.1:8000)",
+                f"invalid origin {text!r}: a page's origin is http:// or https://, a host and maybe a port, "
+                "with no path or slash after it (e.g. http://127.0.0.1:8000)",
+            )
+        )
+    host = found.group(2).lower()
+    if port is None or port == {"http": 80, "https": 443}[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
 def origins(name: str, value: Any) -> Any:
     """Origins allowed to open a connection: ``None`` (any), or a list like ``["http://127.0.0.1:8000"]``."""
     if value is None:
         return None
-    return strings()(name, value)
+    listed = strings()(name, value)
+    try:
+        return [origin(each) for each in listed]
+    except LabkitError as exc:
+        raise LabkitError(f"{name}: {exc}") from None
 
 
 def validate(given: Mapping[str, Any], *declared: tuple[str, Mapping[str, Option]]) -> dict[str, Any]:

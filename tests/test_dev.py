@@ -179,6 +179,12 @@ def test_reset_on_the_command_line(tmp_path: Path) -> None:
     ).read_bytes()
 
 
+def test_the_lab_listens_on_127_0_0_1_like_the_lessons_servers(dev: ModuleType) -> None:
+    args = dev.lab_command([])
+    assert "--ServerApp.ip=127.0.0.1" in args  # not localhost: another site to a browser (lesson 10)
+    assert dev.lab_command(["--ip=0.0.0.0"])[-1] == "--ip=0.0.0.0"  # given later, the user's choice wins
+
+
 def test_the_lab_opens_jupyterlab_on_the_working_copy_at_the_first_spanish_lesson(
     dev: ModuleType, tmp_path: Path
 ) -> None:
@@ -186,7 +192,7 @@ def test_the_lab_opens_jupyterlab_on_the_working_copy_at_the_first_spanish_lesso
     dev.prepare_lab(dev.NOTEBOOKS, lab_dir)
     port = free_port()
     args = dev.lab_command(
-        ["--no-browser", f"--port={port}", "--ip=127.0.0.1", "--IdentityProvider.token=labkit-test"],
+        ["--no-browser", f"--port={port}", "--IdentityProvider.token=labkit-test"],
         root=lab_dir,
         python=Path(sys.executable),  # this environment, whatever venv the command would use
     )

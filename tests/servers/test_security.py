@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import pytest
@@ -26,6 +27,25 @@ def test_a_page_from_another_origin_gets_403_and_the_allowed_one_and_non_browser
                 ws.send("hola")
                 assert ws.recv(timeout=3) == "hola"
     assert any("Origin" in e.detail or "origin" in e.detail for e in server.record.entries("error"))
+
+
+@pytest.mark.parametrize("stack", ["websocket", "socketio"])
+def test_allowed_origins_are_written_as_browsers_send_them(stack: str) -> None:
+    written = ["HTTP://127.0.0.1:8000", "https://App.Example:443"]
+    with labkit.serve("echo", over=stack, allow_origins=written) as server:
+        url = server.url
+        if stack == "socketio":
+            url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        for sent in (GOOD, "https://app.example"):  # what browsers put in Origin for those pages
+            with labkit.ws_connect(url, origin=sent):
+                pass
+
+
+@pytest.mark.parametrize("mistake", ["http://127.0.0.1:8000/", "ws://127.0.0.1:8000", "127.0.0.1:8000", "http://x:0"])
+def test_an_origin_that_no_browser_sends_is_refused_before_the_server_starts(mistake: str) -> None:
+    with pytest.raises(labkit.LabkitError, match=rf"^allow_origins: invalid origin {re.escape(repr(mistake))}"):
+        labkit.serve("echo", over="websocket", allow_origins=[GOOD, mistake])
+    assert labkit.running() == []
 
 
 def test_socketio_refuses_another_origin_with_its_own_cors_check() -> None:
