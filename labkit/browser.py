@@ -5,27 +5,39 @@ JavaScript in a real page against labkit's servers, and drive JupyterLab the way
 does (clicks, key presses) to check what a lesson shows. Chromium comes from the system's
 packages (Debian's ``chromium``), never downloaded at run time; the DevTools protocol is
 spoken with labkit's own WebSocket client, so no browser-driver package is needed.
+
+``Browser(trust_spki=[...])`` trusts TLS certificates by the hash of their public key (what
+``labkit.tls.authority().spki`` gives for labkit's local authority), as Chromium's
+``--ignore-certificate-errors-spki-list`` does: every other certificate is checked as usual,
+so ``wss://`` is tested with certificate checks on, never with them turned off.
+``Browser(hosts={"app.example": "127.0.0.1"})`` gives a name to this machine, as a line of
+``/etc/hosts`` would, for what browsers treat differently on loopback names (mixed content).
 """
 
 from __future__ import annotations
 
-__all__ = ["Browser", "find_chromium", "BrowserUnavailable"]
+__all__ = ["Browser", "find_chromium", "BrowserUnavailable", "hosts_flag", "spki_flag"]
 
 import base64
+import binascii
 import contextlib
+import ipaddress
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
 from .errors import LabkitError
+from .i18n import say
 
 #: Flags for a quiet headless browser on a machine without network beyond loopback.
 CHROMIUM_FLAGS = (
@@ -77,6 +89,55 @@ class BrowserUnavailable(LabkitError):
     """No Chromium on this machine (``python3 dev.py setup`` installs it on Debian as root)."""
 
 
+def spki_flag(trust_spki: Sequence[str]) -> list[str]:
+    """Chromium's flag trusting certificates whose public key hashes to one of ``trust_spki``.
+
+    Each is base64(SHA-256(SubjectPublicKeyInfo)), 44 characters (``labkit.tls.authority().spki``).
+    Chromium reads the flag only with a ``--user-data-dir`` of its own, which :class:`Browser` gives it.
+    """
+    if isinstance(trust_spki, str):
+        trust_spki = [trust_spki]
+    for key in trust_spki:
+        try:
+            digest = base64.b64decode(key, validate=True) if isinstance(key, str) else b""
+        except (binascii.Error, ValueError):
+            digest = b""
+        if len(digest) != 32:
+            raise LabkitError(
+                say(
+                    f"trust_spki lleva hashes SHA-256 en base64 de claves públicas (44 caracteres, como "
+                    f"labkit.tls.authority().spki), no {key!r}",
+                    f"trust_spki takes base64 SHA-256 hashes of public keys (44 characters, like "
+                    f"labkit.tls.authority().spki), not {key!r}",
+                )
+            )
+    return [f"--ignore-certificate-errors-spki-list={','.join(trust_spki)}"] if trust_spki else []
+
+
+def hosts_flag(hosts: Mapping[str, str]) -> list[str]:
+    """Chromium's flag resolving each name of ``hosts`` to its address, which must be loopback.
+
+    Only this machine: labkit's browsers talk to loopback and nothing else.
+    """
+    rules = []
+    for name, address in hosts.items():
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        if not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", name) and loopback):
+            raise LabkitError(
+                say(
+                    f"hosts da a un nombre (en minúsculas) una dirección de esta máquina, como "
+                    f"{{'app.example': '127.0.0.1'}}, no {name!r}: {address!r}",
+                    f"hosts maps a name (lowercase) to an address of this machine, like "
+                    f"{{'app.example': '127.0.0.1'}}, not {name!r}: {address!r}",
+                )
+            )
+        rules.append(f"MAP {name} {address}")
+    return [f"--host-resolver-rules={', '.join(rules)}"] if rules else []
+
+
 def find_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         path = shutil.which(name)
@@ -88,14 +149,21 @@ def find_chromium() -> str | None:
 class Browser:
     """One headless Chromium with one page; ``evaluate`` runs JavaScript and returns its value."""
 
-    def __init__(self, executable: str | None = None, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        executable: str | None = None,
+        timeout: float = 20.0,
+        trust_spki: Sequence[str] = (),
+        hosts: Mapping[str, str] | None = None,
+    ) -> None:
+        flags = spki_flag(trust_spki) + hosts_flag(hosts or {})  # checked before anything starts
         executable = executable or find_chromium()
         if executable is None:
             raise BrowserUnavailable("no Chromium found; on Debian run: apt-get install chromium")
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="labkit-chromium-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
+            [executable, *CHROMIUM_FLAGS, *flags, f"--user-data-dir={self._profile.name}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

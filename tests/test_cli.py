@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -88,6 +89,15 @@ def test_serve_prints_its_url_first_serves_and_exits_0_on_signal(stack: str, sch
         (["bench", "startup", "--rounds", "٣"], "invalid count '٣'"),
         (["bench", "throughput", "--size", "0"], "invalid size '0'"),
         (["bench", "throughput", "--size", "1048577"], "invalid size '1048577'"),
+        # An origin with a path or a slash would never match a browser's Origin: every page refused.
+        (["serve", "echo", "--over", "websocket", "--allow-origin", "http://127.0.0.1:8000/"], "invalid origin"),
+        (["serve", "echo", "--over", "websocket", "--allow-origin", "ws://127.0.0.1:8000"], "invalid origin"),
+        (["serve", "echo", "--over", "websocket", "--allow-origin", "http://127.0.0.1:99999"], "invalid origin"),
+        (["serve", "echo", "--over", "http", "--allow-origin", "http://127.0.0.1:8000"], "--allow-origin works over"),
+        (["serve", "echo", "--over", "http", "--max-rate", "10"], "--max-rate works over"),
+        (["serve", "echo", "--over", "websocket", "--max-rate", "0.5"], "from 1 to 100000, not 0.5"),
+        (["serve", "echo", "--over", "websocket", "--max-rate", "fast"], "invalid rate 'fast'"),
+        (["serve", "echo", "--over", "websocket", "--max-rate", "٣"], "invalid rate '٣'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(args: list[str], message: str) -> None:
@@ -132,6 +142,74 @@ def test_serve_escapes_control_characters_clients_send() -> None:
     assert not any(line.startswith("#99") for line in lines)
     assert "#1 recv C→S hi\\x1b[31m red\\r\\n#99 error forged\\u202e" in lines, lines
     assert "#1 send S→C hi\\x1b[31m red\\r\\n#99 error forged\\u202e" in lines, lines
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("HTTP://LocalHost:80", "http://localhost"),
+        ("https://App.Example:443", "https://app.example"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+    ],
+)
+def test_an_allowed_origin_is_written_as_browsers_send_it(typed: str, sent: str) -> None:
+    assert cli._origin(typed) == sent
+
+
+def test_serve_with_allow_origin_tls_and_max_rate_refuses_other_pages_and_floods() -> None:
+    import ssl
+
+    from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+    process = start(
+        "serve", "echo", "--over", "websocket", "--tls", "--max-rate", "20",
+        "--allow-origin", "http://127.0.0.1:8000", "--allow-origin", "https://app.example",
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        url = process.stdout.readline().strip()
+        note = process.stdout.readline().strip()
+        assert re.fullmatch(r"wss://127\.0\.0\.1:\d+", url), url
+        found = re.search(r"trust (\S+\.pem) .*spki-list=(\S{44})\)$", note)
+        assert found, note
+        trusted = ssl.create_default_context(cafile=found.group(1))  # the CA file the note names
+        with pytest.raises(ssl.SSLCertVerificationError):
+            labkit.ws_connect(url, ssl=ssl.create_default_context())  # no one else trusts it
+        with pytest.raises(InvalidStatus) as refused:
+            labkit.ws_connect(url, ssl=trusted, origin="http://127.0.0.1:9999")
+        assert refused.value.response.status_code == 403
+        for origin in ("http://127.0.0.1:8000", "https://app.example", None):
+            with labkit.ws_connect(url, ssl=trusted, origin=origin) as ws:
+                ws.send("hola")
+                assert ws.recv(timeout=5) == "hola"
+        with labkit.ws_connect(url, ssl=trusted, close_timeout=0.5) as flood:
+            with pytest.raises(ConnectionClosedError):
+                for i in range(500):
+                    flood.send(str(i))
+                    with contextlib.suppress(TimeoutError):
+                        flood.recv(timeout=0.001)
+        assert flood.close_code == 1008
+    finally:
+        lines = stop(process)
+    assert any("403 Forbidden" in line for line in lines), lines
+    assert any("over 20 messages a second: closed with 1008" in line for line in lines), lines
+
+
+def test_serve_socketio_with_allow_origin_refuses_another_pages_websocket() -> None:
+    from websockets.exceptions import InvalidStatus
+
+    process = start("serve", "echo", "--over", "socketio", "--allow-origin", "http://127.0.0.1:8000")
+    assert process.stdout is not None
+    try:
+        url = process.stdout.readline().strip()
+        ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        with pytest.raises(InvalidStatus):
+            labkit.ws_connect(ws_url, origin="http://127.0.0.1:9999")
+        with labkit.ws_connect(ws_url, origin="http://127.0.0.1:8000") as ws:
+            assert ws.recv(timeout=5).startswith('0{"sid"')
+    finally:
+        stop(process)
 
 
 def test_serve_on_every_interface_prints_urls_that_work() -> None:
