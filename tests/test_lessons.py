@@ -108,7 +108,8 @@ def test_nbval_markers_stand_alone_on_their_line(path: Path) -> None:
         for line in source(cell).splitlines():
             comment = line.strip().lstrip("#").strip()
             if line.strip().startswith("#") and comment.startswith("NBVAL_"):
-                assert comment in markers, f"{path.name}: nbval ignores {line.strip()!r}; put the reason on the next line"
+                why = "put the reason on the next line"
+                assert comment in markers, f"{path.name}: nbval ignores {line.strip()!r}; {why}"
 
 
 @pytest.mark.parametrize("path", SPANISH, ids=lambda p: p.name)
