@@ -100,20 +100,31 @@ def _build_parser() -> _Parser:
     bench = commands.add_parser("bench", help="measure labkit against bare libraries")
     bench.add_argument("what", choices=("throughput", "startup", "decode", "tap", "connections", "fanout"))
     bench.add_argument("--json", action="store_true", help="end with one JSON line of results")
-    bench.add_argument("--rounds", type=_positive, default=None, help="alternating rounds per server (not connections)")
+    bench.add_argument(
+        "--rounds", type=_positive, default=None, help="alternating rounds per server (not connections, fanout)"
+    )
     bench.add_argument(
         "--messages",
         type=_positive,
         default=None,
-        help="messages per round (throughput, tap), frames (decode), broadcasts (connections, default 5)",
+        help="messages per round (throughput, tap), frames (decode), broadcasts (connections, default 5;"
+        " fanout, default 100)",
     )
     bench.add_argument(
-        "--size", type=_message_size, default=None, help="bytes per message or frame (not startup, connections)"
+        "--size", type=_message_size, default=None, help="bytes per message or frame (not startup, connections, fanout)"
     )
     defaults = ", ".join(f"{count} over {stack}" for stack, count in CONNECTION_STACKS.items())
-    bench.add_argument("--clients", type=_clients, default=None, help=f"connections: clients to open ({defaults})")
     bench.add_argument(
-        "--over", choices=tuple(CONNECTION_STACKS), default=None, help="connections: the stack (websocket)"
+        "--clients",
+        type=_clients,
+        default=None,
+        help=f"connections: clients to open ({defaults}); fanout: clients across the processes (200)",
+    )
+    bench.add_argument(
+        "--over",
+        choices=tuple(CONNECTION_STACKS),
+        default=None,
+        help="connections: the stack (websocket); fanout: the stack of the chat processes (socketio)",
     )
     bench.add_argument("--processes", type=_positive, default=None, help="fanout: chat processes sharing a Redis (2)")
 
