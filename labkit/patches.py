@@ -163,6 +163,17 @@ def _target_label(to: Any, skip_sid: Any, numbers: dict[str, int]) -> Text:
     return Text(es, en)
 
 
+def _other_connect_signature(event: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A connect call's other way when the client sent no ``auth``: (sid, environ) <-> (sid, environ, None)."""
+    if event != "connect":
+        return None
+    if len(args) == 2:
+        return (*args, None)
+    if len(args) == 3 and args[2] is None:
+        return args[:2]
+    return None
+
+
 class SocketIORecorder:
     """Records what one ``socketio.AsyncServer`` sees and sends, numbering its sessions 1, 2, …
 
@@ -208,7 +219,7 @@ class SocketIORecorder:
         conn = self.number(sid) if sid is not None else None
         shown = event if namespace in (None, "/") else f"{namespace} {event}"
         if event == "connect" and sid in self.opened:
-            pass  # python-socketio's second try, without auth: recorded once
+            pass  # a second try python-socketio makes itself: recorded once
         elif event == "connect" and sid is not None and len(args) >= 2 and isinstance(args[1], dict):
             self.opened.add(sid)
             environ = args[1]
@@ -234,8 +245,22 @@ class SocketIORecorder:
                 )
                 asyncio.get_running_loop().create_task(self.sio.disconnect(sid, namespace=namespace))
                 return self.sio.not_handled
+        # python-socketio calls a connect handler with or without ``auth`` and, on a TypeError,
+        # tries the other way; which comes first depends on its version (5.14: without). labkit
+        # tries both itself, with ``auth`` first, so that every version records the same error.
+        first_try, second_try = args, _other_connect_signature(event, args)
+        if second_try is not None and len(second_try) > len(first_try):
+            first_try, second_try = second_try, first_try
         try:
-            return await self._trigger_event(event, namespace, *args)
+            try:
+                return await self._trigger_event(event, namespace, *first_try)
+            except TypeError as first:
+                if second_try is None:
+                    raise
+                try:
+                    return await self._trigger_event(event, namespace, *second_try)
+                except TypeError:
+                    raise first from None
         except Exception as exc:
             if isinstance(exc, self.refused):
                 # A connect handler's refusal is its answer, not a failure: python-socketio sends
@@ -245,10 +270,6 @@ class SocketIORecorder:
                     self.numbers.pop(sid, None)
                     self.limits.pop(sid, None)
                     self.opened.discard(sid)
-                raise
-            if isinstance(exc, TypeError) and event == "connect" and len(args) > 2:
-                # python-socketio calls connect(sid, environ, auth) and, on a TypeError, again as
-                # connect(sid, environ): a handler written without ``auth`` is allowed.
                 raise
             # python-socketio would let this escape into an unawaited task (asyncio prints it to
             # stderr) or fail the connection; labkit records it and keeps serving everyone.

@@ -233,6 +233,35 @@ def test_chat_nicknames_and_presence_over_websocket() -> None:
                 plain.recv(timeout=0.2)  # presence only for those who asked for it
 
 
+def test_a_connect_handler_with_auth_accepts_a_client_that_sends_none() -> None:
+    """python-socketio 5.14 first calls connect(sid, environ) when no auth came: a TypeError there is not a failure."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    seen: list[Any] = []
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        seen.append(auth)
+
+    with labkit.serve(sio, over="socketio") as server:
+        client = labkit.sio_connect(server.url)
+        client.disconnect()
+    assert seen == [None] and server.record.count("open") == 1 and server.record.count("error") == 0
+
+
+def test_a_connect_handler_that_fails_with_a_type_error_is_recorded_with_its_own_error() -> None:
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        len(5)  # type: ignore[arg-type]  # the student's own TypeError, not a signature mismatch
+
+    with labkit.serve(sio, over="socketio") as server:
+        with pytest.raises(socketio.exceptions.ConnectionError):  # refused, as a handler returning False
+            labkit.sio_connect(server.url)
+    [error] = server.record.errors().entries
+    assert "TypeError(\"object of type 'int' has no len()\")" in error.detail
+
+
 def test_a_connect_handler_without_auth_accepts_clients_and_is_recorded_once() -> None:
     """python-socketio calls connect(sid, environ, auth), then connect(sid, environ) on a TypeError."""
     sio = socketio.AsyncServer(async_mode="aiohttp")
