@@ -343,13 +343,15 @@ def lab_command(extra: list[str], root: Path = LAB, python: Path = PYTHON) -> li
 
     It listens on 127.0.0.1, like the lessons' servers, and so opens as http://127.0.0.1:8888:
     a browser counts ``localhost`` as another site than 127.0.0.1, and lesson 10's pages need
-    the lab and its servers on the same one (``--ip`` overrides it).
+    the lab and its servers on the same one. An ``--ip`` of the user's replaces it (JupyterLab
+    refuses two).
     """
+    chooses_ip = any(arg.split("=")[0] in ("--ip", "--ServerApp.ip") for arg in extra)
     args = [
         str(python),
         "-m",
         "jupyterlab",
-        "--ServerApp.ip=127.0.0.1",
+        *([] if chooses_ip else ["--ServerApp.ip=127.0.0.1"]),
         f"--ServerApp.root_dir={root}",
         f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}",
     ]

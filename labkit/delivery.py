@@ -514,13 +514,20 @@ def chat_through_outage(
     outage = choice(*OUTAGES)("outage", outage)
     before, during, after = (count(0, 20)(n, v) for n, v in (("before", before), ("during", during), ("after", after)))
     began = time.monotonic()
+    log: sqlite3.Connection | None = None
     if guarantee == "at-most-once":
         sio = plain_chat()
     elif guarantee == "at-least-once":
         sio = acked_chat()
     else:
-        sio = logged_chat(open_message_log())
-    server = serve(sio, over="socketio", name="outage-chat")
+        log = open_message_log()
+        sio = logged_chat(log)
+    try:
+        server = serve(sio, over="socketio", name="outage-chat")
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
     cables = {who: tap(server.url, name=f"outage-{who}-tap") for who in ("sender", "receiver")}
     clients: list[ChatClient] = []
     sent: list[str] = []
@@ -587,6 +594,8 @@ def chat_through_outage(
         for each in cables.values():
             each.stop()
         server.stop()
+        if log is not None:
+            log.close()
     wire = {
         "sender→server": _wire(cables["sender"], CLIENT_TO_SERVER),
         "server→sender": _wire(cables["sender"], SERVER_TO_CLIENT),

@@ -6,9 +6,11 @@ bounded: the cut lasts until both ends notice (about 2 s with 1 s heartbeats).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import socket
 import warnings
+from collections.abc import Callable
 
 import pytest
 import socketio
@@ -44,8 +46,7 @@ def test_in_order_hands_each_offset_on_once_and_holds_what_comes_after_a_gap() -
 
 
 def test_logged_chat_stores_a_key_once_and_replays_from_the_offset_a_client_sends() -> None:
-    db = open_message_log()
-    with labkit.serve(logged_chat(db), over="socketio") as server:
+    with contextlib.closing(open_message_log()) as db, labkit.serve(logged_chat(db), over="socketio") as server:
         sender = labkit.sio_connect(server.url, auth={"serverOffset": 0})
         try:
             assert sender.call("chat message", ("hola", "k-1"), timeout=3) == "stored"
@@ -194,7 +195,8 @@ def test_chat_client_takes_clear_errors() -> None:
     with labkit.serve(acked_chat(), over="socketio") as server:
         client = chat_client(server.url, name="gone")
         client.stop()
-        for call in (lambda: client.send("x"), lambda: client.send_reliably("x")):
+        calls: list[Callable[[], object]] = [lambda: client.send("x"), lambda: client.send_reliably("x")]
+        for call in calls:
             with pytest.raises(labkit.LabkitError, match="the client 'gone' is stopped"):
                 call()
     assert labkit.running() == []

@@ -55,7 +55,8 @@ def test_socketio_refuses_another_origin_with_its_own_cors_check() -> None:
             labkit.ws_connect(ws_url, origin=EVIL)
         assert refused.value.response.status_code in (400, 403)
         with labkit.ws_connect(ws_url, origin=GOOD) as ws:
-            assert ws.recv(timeout=3).startswith('0{"sid"')
+            opening = ws.recv(timeout=3)
+            assert isinstance(opening, str) and opening.startswith('0{"sid"')
 
 
 @pytest.mark.parametrize("stack", WS_STACKS)
@@ -64,13 +65,10 @@ def test_a_client_that_floods_is_cut_with_1008_while_others_are_served(stack: st
         # The flooding client stops reading: it need not wait 10 s for a closing handshake.
         with labkit.ws_connect(server.url, close_timeout=0.5) as flood:
             with pytest.raises(ConnectionClosedError):
-                for i in range(1000):
+                for i in range(1000):  # at once: far over 50 a second however slow the machine
                     flood.send(f"{i}")
-                    while True:
-                        try:
-                            flood.recv(timeout=0)
-                        except TimeoutError:
-                            break
+                while True:  # the echoes sent before the cut, then the close
+                    flood.recv(timeout=5)
             assert flood.close_code == 1008
         calm.send("¿y yo?")
         assert calm.recv(timeout=3) == "¿y yo?"
