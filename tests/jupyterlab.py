@@ -148,7 +148,7 @@ class JupyterLab:
             env[name] = str(home / folder)
         self.dev.write_lab_settings(Path(sys.prefix))  # what dev.py lab does to its environment
         args = self.dev.lab_command(
-            ["--no-browser", "--ip=127.0.0.1", "--port=0", f"--IdentityProvider.token={TOKEN}", *extra],
+            ["--no-browser", "--port=0", f"--IdentityProvider.token={TOKEN}", *extra],
             root=root,
             python=Path(sys.executable),
         )
