@@ -568,7 +568,12 @@ def _progress_bar(transports: Sequence[str], show: bool) -> Any:
     """A tqdm bar over the transports (a widget in a notebook), or one that shows nothing."""
     from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-    return tqdm(total=len(transports), desc="labkit compare", unit="transport", leave=False, disable=not show)
+    class Bar(tqdm):  # type: ignore[misc, valid-type, unused-ignore]
+        # No monitor thread: tqdm starts one with the first bar and never stops it, and a lesson's
+        # labkit.leftovers() would find it running. Six steps need none of its refresh tuning.
+        monitor_interval = 0
+
+    return Bar(total=len(transports), desc="labkit compare", unit="transport", leave=False, disable=not show)
 
 
 def compare(

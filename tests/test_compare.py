@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -255,6 +257,18 @@ def test_plot_shows_bytes_and_latency_on_log_scales_in_the_lessons_language(made
     assert [t.get_text() for t in size.get_legend().get_texts()] == ["carga útil", "bytes en el cable"]
     assert size.lines[0].get_xdata()[0] == 50.0  # the payload per update: 100 bytes over 2 updates
     assert [label.get_text() for label in size.get_yticklabels()] == ["polling", "websocket", "sse"]
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_a_run_leaves_no_thread_behind(progress: bool) -> None:
+    """A lesson ends with labkit.leftovers(): tqdm's monitor thread, never stopped, would show there."""
+    before = set(threading.enumerate())
+    compare(updates=2, rate=50, transports=["websocket"], progress=progress)
+    deadline = time.monotonic() + 2
+    while (started := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert started == []
+    assert "tqdm_monitor" not in {t.name for t in threading.enumerate()}  # nor by an earlier run
 
 
 # Mistakes -----------------------------------------------------------------------------------
