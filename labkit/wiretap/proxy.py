@@ -1,10 +1,16 @@
-"""The tap itself: a TCP proxy on its own loop thread that records what it forwards.
+"""The tap itself: a TCP proxy that records what it forwards, one thread per direction.
 
 A client connects to the tap instead of the server; for each connection the tap opens
 one to the server and copies bytes both ways, recording each read before passing it on.
 It never changes a byte, so any stack works through it. When one side finishes sending
 (TCP FIN) the tap finishes sending to the other side, and when a side fails or resets it
 cuts both: closing either side closes the other, as it would without the tap.
+
+Each direction is a thread blocked in ``recv``: a byte that arrives is recorded and sent
+on at once. An asyncio proxy wakes its event loop and then a task for every read, which
+doubled a small message's round trip (``labkit bench tap``); a blocked thread adds little
+more than the two system calls. A lesson's tap carries a few connections, so two threads
+each cost nothing that matters.
 
 It can also break the network on purpose. ``cut()`` is a pulled cable: nothing is
 forwarded and nothing is closed, so both ends keep their connections open and their bytes
@@ -18,17 +24,18 @@ from __future__ import annotations
 
 __all__ = ["Proxy", "Tap", "tap"]
 
-import asyncio
+import contextlib
 import socket
 import struct
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import LabkitError
 from ..handles import Handle, check_address, format_host, listen_error, start
 from ..i18n import Text, say
-from ..loop import LoopThread, stop_accepting
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from . import display
 from .decode import Unit
@@ -36,54 +43,113 @@ from .recording import DEFAULT_MAX_BYTES, ConnectionInfo, Recording
 
 _READ_SIZE = 65536
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+#: Seconds to reach the server before the tap gives the connection up.
+_CONNECT_TIMEOUT = 10.0
+#: How often a thread held by a cut cable looks whether its connection is over.
+_HELD_CHECK = 0.05
+#: Seconds ``stop()`` waits for the tap's threads.
+_STOP_TIMEOUT = 3.0
+
+
+class _Link:
+    """One client's connection through the tap and the one the tap opened to the server."""
+
+    def __init__(self, conn: int, client: socket.socket) -> None:
+        self.conn = conn
+        self.client = client
+        self.server: socket.socket | None = None
+        #: Set once the link is being torn down (stop, reset, a failure): held threads leave.
+        self.over = threading.Event()
+        #: A reset ends the link with RST: no FIN is passed on, nothing more is recorded.
+        self.reset = False
+
+    def sockets(self) -> list[socket.socket]:
+        return [sock for sock in (self.client, self.server) if sock is not None]
+
+    def wake(self, how: int = socket.SHUT_RDWR) -> None:
+        """End the threads blocked on this link's sockets (they return or raise)."""
+        self.over.set()
+        for sock in self.sockets():
+            with contextlib.suppress(OSError):
+                sock.shutdown(how)
 
 
 class Proxy:
-    """The asyncio side: accept, connect to the target, pump both ways, record."""
+    """Accept, connect to the target, copy both ways, record; cut, restore and reset on demand."""
 
     def __init__(self, target: tuple[str, int], recording: Recording) -> None:
         self.target = target
         self.recording = recording
-        self.transports: set[asyncio.WriteTransport] = set()
-        self.handlers: set[asyncio.Task[None]] = set()
         #: One gate per direction: set while bytes flow, clear while that direction is cut.
-        self.flowing = {CLIENT_TO_SERVER: asyncio.Event(), SERVER_TO_CLIENT: asyncio.Event()}
+        self.flowing = {CLIENT_TO_SERVER: threading.Event(), SERVER_TO_CLIENT: threading.Event()}
         for gate in self.flowing.values():
             gate.set()
+        self.links: set[_Link] = set()
+        self.threads: set[threading.Thread] = set()
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.listener: socket.socket | None = None
+        self.name = "labkit-tap"
 
-    async def start(self, host: str, port: int) -> int:
-        self.server = await asyncio.start_server(self.handle, host, port)
-        bound: int = self.server.sockets[0].getsockname()[1]
+    def start(self, host: str, port: int, name: str = "labkit-tap") -> int:
+        """Listen on ``host:port`` and accept in a thread; return the bound port."""
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        self.listener = socket.create_server((host, port), family=family, backlog=128)
+        self.name = name
+        self._spawn(self._accept, f"{name}-accept")
+        bound: int = self.listener.getsockname()[1]
         return bound
 
-    async def stop(self) -> None:
-        await stop_accepting(self.server.sockets)
-        self.server.close()
-        for transport in list(self.transports):
-            transport.abort()
-        if self.handlers:
-            waiting = set(self.handlers)
-            if all(gate.is_set() for gate in self.flowing.values()):
-                # aborted transports end their pumps; a cut cable ends nothing, so cancel at once
-                _, waiting = await asyncio.wait(waiting, timeout=1)
-            for handler in waiting:
-                handler.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
-        await self.server.wait_closed()
+    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception as exc:  # a bug here must not print into a notebook cell
+                self.recording.error(f"{type(exc).__name__}: {exc}")
+            finally:
+                with self.lock:
+                    self.threads.discard(thread)
 
-    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        self.transports.add(client_writer.transport)
-        conn = self.recording.open_connection()
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self.lock:
+            self.threads.add(thread)
+        thread.start()
+        return thread
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # the listener was shut down: stop()
+            with self.lock:
+                if self.stopping:
+                    client.close()
+                    return
+                link = _Link(self.recording.open_connection(), client)
+                self.links.add(link)
+            self._spawn(self._serve, f"{self.name}-{link.conn}", link)
+
+    def _held(self, direction: str, link: _Link) -> bool:
+        """Wait while ``direction`` is cut; False if the link ended meanwhile."""
+        gate = self.flowing[direction]
+        if gate.is_set():  # the usual case, without Event.wait's lock
+            return not link.over.is_set()
+        while not gate.wait(_HELD_CHECK):
+            if link.over.is_set():
+                return False
+        return not link.over.is_set()
+
+    def _serve(self, link: _Link) -> None:
+        """Connect to the server, then copy client → server here and server → client in a second thread."""
         error: str | Text | None = None
-        server_writer: asyncio.StreamWriter | None = None
         try:
             # A cut cable carries no SYN either: the server hears of the connection once it is restored.
-            await self.flowing[CLIENT_TO_SERVER].wait()
+            if not self._held(CLIENT_TO_SERVER, link):
+                return
             try:
-                server_reader, server_writer = await asyncio.open_connection(*self.target)
+                server = socket.create_connection(self.target, timeout=_CONNECT_TIMEOUT)
             except OSError as exc:
                 reason = exc.strerror or str(exc) or type(exc).__name__
                 where = f"{self.target[0]}:{self.target[1]}"
@@ -91,56 +157,55 @@ class Proxy:
                     f"no se llega al servidor en {where}: {reason}", f"cannot reach the server at {where}: {reason}"
                 )
                 return
-            self.transports.add(server_writer.transport)
-            both = (client_writer, server_writer)
-            await asyncio.gather(
-                self.pump(conn, CLIENT_TO_SERVER, client_reader, server_writer, both),
-                self.pump(conn, SERVER_TO_CLIENT, server_reader, client_writer, both),
+            server.settimeout(None)
+            with self.lock:
+                link.server = server
+                ended = link.over.is_set()
+            if ended:  # stopped or reset while connecting
+                link.wake()
+                return
+            for sock in link.sockets():  # one read, one segment: no Nagle delay added by the tap
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            answers = self._spawn(
+                self._pump, f"{self.name}-{link.conn}-back", link, SERVER_TO_CLIENT, server, link.client
             )
+            self._pump(link, CLIENT_TO_SERVER, link.client, server)
+            answers.join()
         finally:
-            for writer in (client_writer, server_writer):
-                if writer is not None:
-                    writer.close()
-                    self.transports.discard(writer.transport)
-            self.recording.close_connection(conn, error)
-            self.handlers.discard(task)
+            for sock in link.sockets():
+                sock.close()  # after a reset (SO_LINGER 0) this sends the RST
+            with self.lock:
+                self.links.discard(link)
+            self.recording.close_connection(link.conn, error)
 
-    async def pump(
-        self,
-        conn: int,
-        direction: str,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        both: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
-    ) -> None:
+    def _pump(self, link: _Link, direction: str, source: socket.socket, sink: socket.socket) -> None:
         """Copy one direction until EOF, then pass the EOF on; on any failure, cut both sides.
 
         While the direction is cut, nothing is read, recorded or written: bytes (and a FIN
         or a reset) wait in the buffers until :meth:`restore`, so the recording holds what
         went through, when it went through.
         """
-        gate = self.flowing[direction]
         try:
             while True:
-                if not gate.is_set():
-                    await gate.wait()
-                data = await reader.read(_READ_SIZE)
-                if not gate.is_set():  # cut while this read waited: held like the rest
-                    await gate.wait()
+                if not self._held(direction, link):
+                    return
+                data = source.recv(_READ_SIZE)
+                if not self._held(direction, link):  # cut while this read waited: held like the rest
+                    return
                 if not data:
                     break
-                self.recording.add(conn, direction, data)
-                writer.write(data)
-                await writer.drain()
-            self.recording.end(conn, direction)
-            if writer.can_write_eof() and not writer.is_closing():
-                writer.write_eof()
-        except (OSError, RuntimeError):
-            await gate.wait()
-            for side in both:
-                side.transport.abort()
+                self.recording.add(link.conn, direction, data)
+                sink.sendall(data)
+            self.recording.end(link.conn, direction)
+            sink.shutdown(socket.SHUT_WR)  # pass the FIN on
+        except OSError:
+            if link.over.is_set():
+                return  # stop or reset: already being torn down
+            self._held(direction, link)
+            link.wake()  # one side failed: cut both, as without the tap
 
-    async def cut(self, directions: tuple[str, ...]) -> None:
+    def cut(self, directions: tuple[str, ...]) -> None:
         """Stop forwarding ``directions``; connections stay open on both sides."""
         for direction in directions:
             self.flowing[direction].clear()
@@ -150,27 +215,53 @@ class Proxy:
             else Text(f"cable cortado en sentido {directions[0]}", f"cable cut in direction {directions[0]}")
         )
 
-    async def restore(self) -> None:
+    def restore(self) -> None:
         """Forward again, both ways: what waited goes through first, in order."""
         self.recording.mark(Text("cable restablecido", "cable restored"))  # before anything it lets through
         for gate in self.flowing.values():
             gate.set()
 
-    async def reset_connections(self) -> int:
+    def reset_connections(self) -> int:
         """Close every connection through the tap with a TCP reset (RST) to both ends; return how many."""
-        handlers = list(self.handlers)
+        with self.lock:
+            links = list(self.links)
         self.recording.mark(
-            Text(f"conexiones reiniciadas (RST): {len(handlers)}", f"connections reset (RST): {len(handlers)}")
+            Text(f"conexiones reiniciadas (RST): {len(links)}", f"connections reset (RST): {len(links)}")
         )
-        for transport in list(self.transports):
-            sock = transport.get_extra_info("socket")
-            if sock is not None:  # SO_LINGER 0: close() sends RST, not FIN (RFC 9293 §3.10.5 ABORT Call)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            transport.abort()
-        for handler in handlers:
-            handler.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        return len(handlers)
+        for link in links:
+            link.reset = True
+            for sock in link.sockets():  # SO_LINGER 0: close() sends RST, not FIN (RFC 9293 §3.10.5 ABORT Call)
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            link.wake(socket.SHUT_RD)  # wakes the reads and sends nothing; the link's close sends the RST
+        self._join(links)
+        return len(links)
+
+    def _join(self, links: list[_Link]) -> None:
+        """Wait until ``links`` are closed and recorded, within :data:`_STOP_TIMEOUT`."""
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.links & set(links):
+                    return
+            time.sleep(0.005)
+
+    def stop(self) -> bool:
+        """Close the listener and every connection, join every thread; False if that took too long."""
+        with self.lock:
+            self.stopping = True
+            links = list(self.links)
+            threads = list(self.threads)
+        if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+            self.listener.close()
+        for link in links:
+            link.wake()
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
 
 
 def _parse_target(url: str) -> tuple[str, str, int]:
@@ -202,13 +293,12 @@ class Tap(Handle):
     ``restore()`` and ``reset_connections()`` break the network on purpose.
     """
 
-    def __init__(self, name: str, target: str, host: str, port: int, recording: Recording, loop: LoopThread) -> None:
+    def __init__(self, name: str, target: str, host: str, port: int, recording: Recording) -> None:
         super().__init__(name)
         self.target = target
         self.host = host
         self.port = port
         self.recording = recording
-        self._loop = loop
         self._proxy: Proxy | None = None
 
     @property
@@ -219,9 +309,7 @@ class Tap(Handle):
 
     def _shut_down(self) -> None:
         """Close the listener and every connection through the tap; the recording stays readable."""
-        if self._proxy is None:
-            self._loop.close()
-        elif not self._loop.finish(self._proxy.stop(), timeout=3):
+        if self._proxy is not None and not self._proxy.stop():
             self.recording.error(
                 Text(
                     "detenerlo tardó más de 3 s; se cortaron las conexiones",
@@ -238,11 +326,11 @@ class Tap(Handle):
         only: ``"S→C"`` loses what the server sends (its acknowledgements, its pings),
         ``"C→S"`` what the client sends.
         """
-        self._loop.run(self._running_proxy().cut(self._directions(direction)))
+        self._running_proxy().cut(self._directions(direction))
 
     def restore(self) -> None:
         """Plug the cable back in: what waited is forwarded first, in order, then the rest."""
-        self._loop.run(self._running_proxy().restore())
+        self._running_proxy().restore()
 
     def reset_connections(self) -> int:
         """Close every connection through the tap with a TCP reset (RST), as a crash would; return how many.
@@ -250,7 +338,7 @@ class Tap(Handle):
         Unlike :meth:`cut`, both ends notice at once (their next read fails with "connection
         reset"). The tap keeps accepting new connections (if it is cut, they wait).
         """
-        return self._loop.run(self._running_proxy().reset_connections())
+        return self._running_proxy().reset_connections()
 
     @staticmethod
     def _directions(direction: str | None) -> tuple[str, ...]:
@@ -356,17 +444,12 @@ def tap(
 
     def launch() -> Tap:
         recording = Recording(max_bytes)
-        loop = LoopThread(f"labkit-{name}", on_error=recording.error)
-        handle = Tap(name, url, host, 0, recording, loop)
+        handle = Tap(name, url, host, 0, recording)
         proxy = Proxy((target_host, target_port), recording)
         try:
-            handle.port = loop.run(proxy.start(host, port))
+            handle.port = proxy.start(host, port, name=f"labkit-{name}")
         except OSError as exc:
-            loop.close()
             raise listen_error(exc, host, port) from None
-        except BaseException:
-            loop.close()
-            raise
         handle._proxy = proxy
         return handle
 

@@ -63,8 +63,17 @@ class ConnectionInfo:
 
 @dataclass
 class _Counters:
-    info: ConnectionInfo
+    """A connection's info, with the byte counts kept as plain numbers: the proxy adds to them on every read."""
+
+    opened: ConnectionInfo
+    to_server: int = 0
+    to_client: int = 0
+    dropped: int = 0
     eof: list[str] = field(default_factory=list)
+
+    @property
+    def info(self) -> ConnectionInfo:
+        return replace(self.opened, to_server=self.to_server, to_client=self.to_client, dropped=self.dropped)
 
 
 class Recording:
@@ -110,13 +119,11 @@ class Recording:
                 self._kept += len(kept)
             lost = size - len(kept)
             self._dropped += lost
-            info = counters.info
-            counters.info = replace(
-                info,
-                to_server=info.to_server + (size if direction == CLIENT_TO_SERVER else 0),
-                to_client=info.to_client + (size if direction == SERVER_TO_CLIENT else 0),
-                dropped=info.dropped + lost,
-            )
+            if direction == CLIENT_TO_SERVER:
+                counters.to_server += size
+            else:
+                counters.to_client += size
+            counters.dropped += lost
 
     def end(self, conn: int, direction: str) -> None:
         """One side finished sending (TCP FIN), which tells who closed first."""
@@ -127,11 +134,11 @@ class Recording:
         """The connection is over; ``error`` says why the tap had to end it, if it did."""
         with self._lock:
             counters = self._conns[conn]
-            if counters.info.closed is not None:
+            if counters.opened.closed is not None:
                 return
             first = counters.eof[0] if counters.eof else None
             by = {CLIENT_TO_SERVER: "client", SERVER_TO_CLIENT: "server"}.get(first or "", "tap")
-            counters.info = replace(counters.info, closed=self._now(), closed_by=by, error=error)
+            counters.opened = replace(counters.opened, closed=self._now(), closed_by=by, error=error)
             if error:
                 es, en = (error.es, error.en) if isinstance(error, Text) else (error, error)
                 self._errors.append(Text(f"conexión {conn}: {es}", f"connection {conn}: {en}"))
@@ -186,8 +193,8 @@ class Recording:
     def last_activity(self) -> float:
         """When the last bytes arrived or a connection opened or closed (seconds since start)."""
         with self._lock:
-            times = [c.info.opened for c in self._conns.values()]
-            times += [c.info.closed for c in self._conns.values() if c.info.closed is not None]
+            times = [c.opened.opened for c in self._conns.values()]
+            times += [c.opened.closed for c in self._conns.values() if c.opened.closed is not None]
             if self._chunks:
                 times.append(self._chunks[-1].time)
         return max(times, default=0.0)
