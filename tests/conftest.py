@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,16 +17,16 @@ def no_leftover_servers() -> Iterator[None]:
     assert not left, f"test left servers running: {left}"
 
 
-def wait_for(predicate: object, timeout: float = 3.0) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` passes: servers record from their own thread."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.01)
-    return bool(predicate())  # type: ignore[operator]
+    return bool(predicate())
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,16 @@ import re
 
 import pytest
 
-from labkit.apps import APPS, AppError, Chat, Clock, Echo, Enter, Feed, Leave, Send, app_class, as_text_frame
+from labkit.apps import APPS, Action, AppError, Chat, Clock, Echo, Enter, Feed, Leave, Send, app_class, as_text_frame
 from labkit.errors import LabkitError
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+
+
+def as_send(action: Action) -> Send:
+    """The action, which the test expects to be a Send (not an Enter or a Leave)."""
+    assert isinstance(action, Send), action
+    return action
 
 
 def test_echo_replies_to_the_sender_with_the_message_unchanged() -> None:
@@ -22,9 +28,11 @@ def test_echo_replies_to_the_sender_with_the_message_unchanged() -> None:
 
 def test_clock_speaks_on_open_and_on_every_tick_and_only_listens() -> None:
     clock = Clock(interval=0.5)
-    [first] = clock.open(7)
+    [opened] = clock.open(7)
+    first = as_send(opened)
     assert first.to == (7,) and not first.reply and ISO_TIME.fullmatch(first.message)
-    [tick] = clock.tick(7)
+    [ticked] = clock.tick(7)
+    tick = as_send(ticked)
     assert tick.to == (7,) and ISO_TIME.fullmatch(tick.message)
     assert clock.receive(7, "¿qué hora es?") == []
     assert clock.interval == 0.5 and Clock().interval == 1.0
@@ -37,7 +45,7 @@ def test_chat_delivers_each_text_to_every_other_member() -> None:
     assert chat.receive(2, "hola") == [Send({"from": 2, "text": "hola"}, (1, 3), broadcast=True)]
     assert chat.receive(1, b"hola") == [Send({"from": 1, "text": "hola"}, (2, 3), broadcast=True)]
     chat.close(3)
-    assert chat.receive(1, "¿quién queda?")[0].to == (2,)
+    assert as_send(chat.receive(1, "¿quién queda?")[0]).to == (2,)
 
 
 def test_chat_rooms_join_leave_and_limit_who_receives() -> None:
@@ -49,7 +57,7 @@ def test_chat_rooms_join_leave_and_limit_who_receives() -> None:
     [send] = chat.receive(1, {"room": "python", "text": "hola, python"}, "chat")
     assert send == Send({"from": 1, "text": "hola, python", "room": "python"}, (2, 3), broadcast=True, room="python")
     assert chat.receive(3, "python", "leave") == [Leave("python"), Send([], (3,), reply=True)]
-    assert chat.receive(1, {"room": "python", "text": "¿y ahora?"}, "chat")[0].to == (2,)
+    assert as_send(chat.receive(1, {"room": "python", "text": "¿y ahora?"}, "chat")[0]).to == (2,)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +91,6 @@ def test_the_feed_publishes_its_updates_to_every_member_then_stops() -> None:
     assert feed.every == 0.02 and feed.open(1) == [] and feed.open(2) == []
     published = [feed.publish(n) for n in range(4)]
     assert published[3] is None
-    sends = [actions[0] for actions in published[:3] if actions]
+    sends = [as_send(actions[0]) for actions in published[:3] if actions]
     assert [s.message["seq"] for s in sends] == [1, 2, 3] and all(s.to == (1, 2) and s.broadcast for s in sends)
     assert feed.receive(1, "¿algo?") == []

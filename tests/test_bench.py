@@ -294,8 +294,10 @@ def test_fanout_counts_what_does_not_cross_processes_as_lost(monkeypatch: pytest
     monkeypatch.setattr(bench, "FANOUT_WAIT", 0.3)
     monkeypatch.setattr(bench, "SUBSCRIBE_SECONDS", 0.1)
 
-    async def no_redis(*args: object, redis: object = None, **kwargs: object) -> bench.FanoutRun:
-        return await real(*args, **kwargs)
+    async def no_redis(
+        over: str, clients: int, messages: int, rate: float, servers: int, client_processes: int, redis: object = None
+    ) -> bench.FanoutRun:
+        return await real(over, clients, messages, rate, servers=servers, client_processes=client_processes)
 
     real = bench._fanout_run
     monkeypatch.setattr(bench, "_fanout_run", no_redis)
@@ -319,10 +321,11 @@ def test_fanout_refuses_bad_options_in_one_line(
 ) -> None:
     from labkit.cli import main
 
+    code: int | str | None
     try:
         code = main(["bench", "fanout", *args])
     except SystemExit as exited:
-        code = exited.code  # type: ignore[assignment]
+        code = exited.code
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("labkit: ") and err.count("\n") == 1 and error in err, err

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy
 import pytest
 
 import labkit
@@ -33,6 +34,7 @@ from labkit.compare import (
 from labkit.errors import LabkitError
 from labkit.i18n import using
 from labkit.protocol.frames import Opcode
+from labkit.protocol.http11 import Request
 from labkit.record import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from labkit.wiretap import HttpMessage, Recording, WebSocketFrame
 
@@ -71,6 +73,12 @@ def update_frames(recording: Recording) -> list[WebSocketFrame]:
 
 def requests(recording: Recording) -> list[HttpMessage]:
     return [u for u in recording.messages() if isinstance(u, HttpMessage) and u.kind == "HTTP request"]
+
+
+def target(request: HttpMessage) -> str:
+    """The request line's target (path and query) of a message from :func:`requests`."""
+    assert isinstance(request.head, Request)
+    return request.head.target
 
 
 # One run of Python clients ------------------------------------------------------------------
@@ -118,15 +126,15 @@ def test_kept_alive_polling_and_long_polling_use_one_connection(python_run: Comp
     for transport, asks in (("polling", "/app?after="), ("long-polling", "&wait=30")):
         row = python_run[transport]
         assert row.connections == 1 and row.requests >= UPDATES // 2, row
-        assert all(asks in r.head.target for r in requests(python_run.wire(transport))), transport
+        assert all(asks in target(r) for r in requests(python_run.wire(transport))), transport
 
 
 def test_socketio_requests_are_its_handshakes_on_the_wire(python_run: Comparison) -> None:
     row, wire = python_run["socketio"], python_run.wire("socketio")
-    targets = [r.head.target for r in requests(wire)]
+    targets = [target(r) for r in requests(wire)]
     assert row.requests == len(targets) >= 2 and all(t.startswith("/socket.io/") for t in targets)
     assert "transport=polling" in targets[0] and any("transport=websocket" in t for t in targets)
-    events = [f for f in update_frames(wire) if f.message is not None and f.message.startswith('42["update",')]
+    events = [f for f in update_frames(wire) if isinstance(f.message, str) and f.message.startswith('42["update",')]
     assert len(events) == UPDATES  # after the upgrade, each update is one Socket.IO event in one frame
 
 
@@ -254,8 +262,10 @@ def test_plot_shows_bytes_and_latency_on_log_scales_in_the_lessons_language(made
     assert size.get_xscale() == delay.get_xscale() == "log"
     assert size.get_xlabel() == "bytes por actualización (escala log)"
     assert delay.get_xlabel() == "latencia en ms (escala log)"
-    assert [t.get_text() for t in size.get_legend().get_texts()] == ["carga útil", "bytes en el cable"]
-    assert size.lines[0].get_xdata()[0] == 50.0  # the payload per update: 100 bytes over 2 updates
+    legend = size.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["carga útil", "bytes en el cable"]
+    payloads = numpy.asarray(size.lines[0].get_xdata())
+    assert payloads[0] == 50.0  # the payload per update: 100 bytes over 2 updates
     assert [label.get_text() for label in size.get_yticklabels()] == ["polling", "websocket", "sse"]
 
 
@@ -360,9 +370,9 @@ def test_in_chromium_the_figures_obey_the_protocols_and_leave_the_page_out(brows
     assert websocket.latency_ms_median < browser_run["polling"].latency_ms_median
     for transport in ("polling", "sse"):
         sent = requests(browser_run.wire(transport))
-        page = [r for r in sent if r.head.target.startswith(f"/?transport={transport}&")]
+        page = [r for r in sent if target(r).startswith(f"/?transport={transport}&")]
         asked = [r for r in sent if r not in page]
         assert len(page) == 1  # on the wire, left out of the figures
         assert browser_run[transport].requests == len(asked)
-        assert all(r.head.target.startswith("/app") for r in asked)
+        assert all(target(r).startswith("/app") for r in asked)
         assert all("Mozilla/5.0" in (r.head.headers.get("User-Agent") or "") for r in asked)

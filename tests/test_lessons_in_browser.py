@@ -249,7 +249,7 @@ def test_lesson_07_the_page_and_the_wire_side_by_side(browser: Browser, tmp_path
     try:
         with JupyterLab(tmp_path, browser, timeout=120) as lab:
             cells = lab.open(path).run_all()
-            shown = {
+            shown: dict[int, tuple[list[str], list[tuple[str, ...]]]] = {
                 i: (
                     browser.evaluate(LOG_LINES.replace("INDEX", str(i))),
                     masked(browser.evaluate(TABLE_ROWS.replace("INDEX", str(i)))),

@@ -56,7 +56,7 @@ def settle(threads: int, fds: int) -> bool:
 def test_200_starts_and_stops_return_to_the_baseline(stack: str) -> None:
     labkit.serve("echo", over=stack, name="warm-up").stop()  # imports and one-time set-up
     threads, fds = threading.active_count(), open_fds()
-    ports = set()
+    ports: set[int] = set()
     for _ in range(200):
         server = labkit.serve("echo", over=stack)
         if not ports:  # the probe sees a listening server, so it can see a leaked one

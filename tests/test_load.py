@@ -9,6 +9,7 @@ from collections import defaultdict
 import socketio
 
 import labkit
+from labkit.servers.websocket import WebSocketBackend
 from tests.conftest import wait_for
 
 WS_CLIENTS, SIO_CLIENTS, MESSAGES = 100, 50, 10
@@ -28,7 +29,8 @@ def test_websocket_chat_100_clients_10_messages_each() -> None:
 
         async def run() -> dict[int, list[tuple[int, str]]]:
             clients = [await labkit.ws_connect_async(server.url) for _ in range(WS_CLIENTS)]
-            members = server._backend.handler.members  # type: ignore[attr-defined]
+            assert isinstance(server._backend, WebSocketBackend)
+            members = server._backend.handler.members
             assert await asyncio.to_thread(wait_for, lambda: len(members) == WS_CLIENTS)
             ids = dict(zip(range(WS_CLIENTS), sorted(members), strict=True))  # connection numbers, in connect order
             received: dict[int, list[tuple[int, str]]] = {ids[i]: [] for i in range(WS_CLIENTS)}

@@ -31,7 +31,12 @@ def test_finish_reports_a_shutdown_that_takes_too_long() -> None:
 def test_unhandled_task_errors_go_to_on_error_not_stderr() -> None:
     reported: list[str] = []
     seen = threading.Event()
-    loop = LoopThread("test-loop", on_error=lambda line: (reported.append(line), seen.set()))
+
+    def on_error(line: str) -> None:
+        reported.append(line)
+        seen.set()
+
+    loop = LoopThread("test-loop", on_error=on_error)
 
     async def fail() -> None:
         raise ValueError("boom")

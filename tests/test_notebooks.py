@@ -10,10 +10,10 @@ import json
 import platform
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from labkit.notebooks import as_jupyterlab_saves, kernelspec, lesson_index, lessons, main, refresh
+from tests.third_party import new_code_cell, new_markdown_cell, new_notebook, notebook_from_dict, write_notebook
 
 
 def stream(name: str, text: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def test_kernelspec_is_what_the_installed_ipykernel_declares() -> None:
 
 
 def test_as_jupyterlab_saves_gives_ids_sets_the_kernelspec_and_joins_consecutive_streams() -> None:
-    nb = nbformat.from_dict(  # type: ignore[no-untyped-call]
+    nb = notebook_from_dict(
         {
             "nbformat": 4,
             "nbformat_minor": 4,
@@ -67,7 +67,7 @@ def test_as_jupyterlab_saves_gives_ids_sets_the_kernelspec_and_joins_consecutive
 def test_refresh_stores_what_jupyterlab_would_save(tmp_path: Path) -> None:
     path = tmp_path / "es" / "00-prueba.ipynb"
     path.parent.mkdir()
-    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb = new_notebook()
     code = "\n".join(
         [
             "import sys",
@@ -78,10 +78,10 @@ def test_refresh_stores_what_jupyterlab_would_save(tmp_path: Path) -> None:
         ]
     )
     nb.cells = [
-        nbformat.v4.new_code_cell("import os\nos.getcwd()"),  # type: ignore[no-untyped-call]
-        nbformat.v4.new_code_cell(code),  # type: ignore[no-untyped-call]
+        new_code_cell("import os\nos.getcwd()"),
+        new_code_cell(code),
     ]
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    write_notebook(nb, path)
 
     refresh([path])
 
@@ -115,13 +115,13 @@ def test_refresh_of_a_missing_notebook_is_one_line_and_exit_2(
 def lesson_file(folder: Path, name: str, heading: str) -> Path:
     """A lesson whose first Markdown heading is ``heading``, as JupyterLab would save it."""
     folder.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    nb = new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("import labkit"),  # type: ignore[no-untyped-call]
-        nbformat.v4.new_markdown_cell(f"{heading}\n\nIntro.\n\n## 1. A section"),  # type: ignore[no-untyped-call]
+        new_code_cell("import labkit"),
+        new_markdown_cell(f"{heading}\n\nIntro.\n\n## 1. A section"),
     ]
     path = folder / name
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    write_notebook(nb, path)
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import socketio
+from websockets.sync.client import ClientConnection
 
 import labkit
 from labkit.browser import Browser, find_chromium
@@ -230,11 +231,14 @@ def test_the_chat_page_works_behind_jupyter_server_proxy(lab: Any, people: tuple
         listener = labkit.sio_connect(server.url) if stack == "socketio" else labkit.ws_connect(server.url)
         try:
             type_into(browser, "text", "por el proxy")
-            heard = listener.receive(timeout=5) if stack == "socketio" else json.loads(listener.recv(timeout=5))
-        finally:
-            if stack == "socketio":
-                listener.disconnect()
+            if isinstance(listener, ClientConnection):  # stack is "websocket" or "scratch"
+                heard = json.loads(listener.recv(timeout=5))
             else:
+                heard = listener.receive(timeout=5)
+        finally:
+            if isinstance(listener, ClientConnection):
                 listener.close()
+            else:
+                listener.disconnect()
     assert browser.evaluate("location.href").startswith(proxied)
     assert (heard[1] if stack == "socketio" else heard)["text"] == "por el proxy"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import aiohttp.web
 import engineio
@@ -15,11 +16,12 @@ from websockets.server import ServerProtocol
 
 import labkit
 import labkit.patches
+from labkit.servers.socketio import SocketIOBackend
 from tests.conftest import wait_for
 
 
-def parameters(function: object) -> list[str]:
-    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+def parameters(function: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(function).parameters)
 
 
 def test_websockets_server_protocol_still_has_what_the_400_answer_uses() -> None:
@@ -63,7 +65,8 @@ def test_aiohttp_low_level_server_still_tells_of_each_connection() -> None:
 
 def test_a_failing_socketio_handler_is_recorded_with_its_traceback_and_others_are_served() -> None:
     with labkit.serve("echo", over="socketio") as server:
-        sio = server._backend.sio  # type: ignore[attr-defined]
+        assert isinstance(server._backend, SocketIOBackend)
+        sio = server._backend.sio
 
         @sio.on("broken")  # type: ignore[untyped-decorator]
         async def broken(sid: str, data: object) -> None:

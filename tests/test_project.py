@@ -76,8 +76,8 @@ def test_every_test_has_a_time_limit() -> None:
     assert 0 < int(PYPROJECT["tool"]["pytest"]["ini_options"]["timeout"]) <= 600
 
 
-def test_mypy_checks_dev_py() -> None:
-    assert "dev.py" in PYPROJECT["tool"]["mypy"]["files"]
+def test_mypy_checks_the_package_dev_py_and_the_tests() -> None:
+    assert {"labkit", "dev.py", "tests"} <= set(PYPROJECT["tool"]["mypy"]["files"])
 
 
 def test_git_ignores_the_students_copy_of_the_lessons_and_other_pythons_venvs() -> None:

@@ -11,9 +11,10 @@ import configparser
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbval.plugin import find_comment_markers, find_metadata_tags, get_sanitize_patterns
+
+from tests.third_party import read_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 SANITIZE = ROOT / "notebooks" / "sanitize.cfg"
@@ -48,7 +49,7 @@ def checked_outputs() -> list[tuple[str, str]]:
     """(where, text) for every output string nbval compares in the lessons."""
     found = []
     for lesson in LESSONS:
-        notebook = nbformat.read(lesson, as_version=4)
+        notebook = read_notebook(lesson, as_version=4)
         for number, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue

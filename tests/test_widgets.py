@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 import labkit
@@ -28,6 +27,7 @@ from labkit.notebooks import kernelspec
 from labkit.record import Clipped
 from labkit.widgets import WIDGETS, BrowserEvent, PageWidget, RunJS, proxy_installed
 from tests.conftest import wait_for
+from tests.third_party import new_code_cell, new_notebook, write_notebook
 
 WS_STACKS = ["websocket", "scratch"]
 
@@ -389,7 +389,7 @@ def test_the_widgets_files_load_nothing_from_another_host() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: labkit.run_js(42), "code must be the JavaScript as text, not int"),
+        (lambda: labkit.run_js(42), "code must be the JavaScript as text, not int"),  # type: ignore[arg-type]
         (lambda: labkit.run_js("", url=8000), "url must be a labkit server (what labkit.serve returns) or a ws://"),
         (lambda: labkit.run_js("", url="127.0.0.1:8000"), "or https:// URL, not '127.0.0.1:8000'"),
         (lambda: labkit.run_js("", height=10), "height must be a whole number of pixels from 50 to 5000, not 10"),
@@ -477,9 +477,9 @@ def test_run_js_in_jupyterlab_shows_the_log_live_and_python_reads_it(browser: Br
     from tests.jupyterlab import JupyterLab
 
     (tmp_path / "es").mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in LESSON_CELLS])
+    notebook = new_notebook(cells=[new_code_cell(source) for source in LESSON_CELLS])
     notebook.metadata["kernelspec"] = kernelspec()
-    nbformat.write(notebook, tmp_path / "es" / "navegador.ipynb")
+    write_notebook(notebook, tmp_path / "es" / "navegador.ipynb")
     with JupyterLab(tmp_path, browser) as lab:
         cells = lab.open("es/navegador.ipynb").run_all()
         page = browser.evaluate("document.querySelector('.labkit-page iframe').src")

@@ -12,6 +12,7 @@ import pytest
 import socketio
 
 import labkit
+from labkit.servers.socketio import SocketIOBackend
 from tests.conftest import wait_for
 
 
@@ -73,9 +74,10 @@ def test_plain_websocket_client_sees_engineio_and_socketio_packets() -> None:
         url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         with labkit.ws_connect(url) as ws:
             opening = ws.recv(timeout=3)
-            assert opening.startswith('0{"sid":') and '"pingInterval":25000' in opening
+            assert isinstance(opening, str) and opening.startswith('0{"sid":') and '"pingInterval":25000' in opening
             ws.send("40")
-            assert ws.recv(timeout=3).startswith('40{"sid":')
+            connected = ws.recv(timeout=3)
+            assert isinstance(connected, str) and connected.startswith('40{"sid":')
             ws.send('421["echo","hola"]')
             assert ws.recv(timeout=3) == '431["hola"]'
 
@@ -84,11 +86,11 @@ def burst_server() -> socketio.AsyncServer:
     """Emits ``n`` events to whoever asks, all queued before the client's next GET."""
     sio = socketio.AsyncServer(async_mode="aiohttp")
 
-    @sio.on("burst")
     async def burst(sid: str, n: int) -> None:
         for i in range(n):
             await sio.emit("n", i, to=sid)
 
+    sio.on("burst", burst)
     return sio
 
 
@@ -103,7 +105,8 @@ def test_a_long_poll_carries_at_most_what_a_python_client_decodes() -> None:
         assert urllib.request.urlopen(session, timeout=5).read().startswith(b"40{")
         burst = b'42["burst",40]'
         urllib.request.urlopen(urllib.request.Request(session, data=burst, method="POST"), timeout=5).read()
-        queue = server._backend.sio.eio.sockets[sid].queue  # type: ignore[attr-defined]
+        assert isinstance(server._backend, SocketIOBackend)
+        queue = server._backend.sio.eio.sockets[sid].queue
         assert wait_for(lambda: queue.qsize() == 40)  # all queued while no GET was waiting
         answers: list[list[bytes]] = []
         while sum(map(len, answers)) < 40:
@@ -148,7 +151,8 @@ def test_a_polling_clients_goodbye_answers_its_pending_get_at_once(goodbye: str)
 
 def _polls_waiting(server: labkit.Server) -> int:
     """Long-polling GETs the server holds open (python-engineio's sockets waiting on their queue)."""
-    eio = server._backend.sio.eio  # type: ignore[attr-defined]
+    assert isinstance(server._backend, SocketIOBackend)
+    eio = server._backend.sio.eio
     return sum(1 for socket in eio.sockets.values() if socket.queue._getters)
 
 
@@ -231,7 +235,8 @@ def test_a_flood_to_readers_that_never_read_disconnects_them_and_spares_the_othe
         assert got == [list(range(messages))] * 2
         slow = [e for e in server.record.entries("error") if "too slow" in e.detail]
         assert len(slow) == 3
-        eio = server._backend.sio.eio  # type: ignore[attr-defined]
+        assert isinstance(server._backend, SocketIOBackend)
+        eio = server._backend.sio.eio
         assert all(s.queue.qsize() <= limit for s in eio.sockets.values())
         for sock in stalled:
             sock.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import time
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 
 import labkit
+from labkit.servers.scratch import ScratchBackend
+from labkit.servers.websocket import WebSocketBackend
 from tests.conftest import wait_for
 
 STACKS = ["websocket", "scratch"]
@@ -64,9 +68,9 @@ def test_a_flood_to_readers_that_never_read_drops_them_and_spares_the_others(sta
             assert await asyncio.to_thread(wait_for, lambda: server.record.count("open") == 9)
             seen: list[list[int]] = [[] for _ in good]
 
-            async def read_all(ws: object, into: list[int]) -> list[int]:
+            async def read_all(ws: ClientConnection, into: list[int]) -> list[int]:
                 while len(into) < messages:
-                    message = json.loads(await ws.recv())  # type: ignore[attr-defined]
+                    message = json.loads(await ws.recv())
                     into.append(int(message["text"].split(":")[0]))
                 return into
 
@@ -84,14 +88,14 @@ def test_a_flood_to_readers_that_never_read_drops_them_and_spares_the_others(sta
         received = asyncio.run(asyncio.wait_for(run(), 60))
         assert all(seen == list(range(messages)) for seen in received)
         assert wait_for(lambda: len([e for e in server.record.entries("error") if "too slow" in e.detail]) == 5)
-        backend = server._backend  # type: ignore[attr-defined]
-        live = backend.live if stack == "websocket" else [ws for ws in backend.tasks.values() if ws is not None]
-        buffered = sum(
-            conn.transport.get_write_buffer_size()
-            if stack == "websocket"
-            else conn.writer.transport.get_write_buffer_size()
-            for conn in live
-        )
+        backend = server._backend
+        if stack == "websocket":
+            assert isinstance(backend, WebSocketBackend)
+            buffered = sum(conn.transport.get_write_buffer_size() for conn in backend.live)
+        else:
+            assert isinstance(backend, ScratchBackend)
+            live = [ws for ws in backend.tasks.values() if ws is not None]
+            buffered = sum(conn.writer.transport.get_write_buffer_size() for conn in live)
         assert buffered <= 4 * limit, f"{buffered} bytes still buffered"
         for sock in stalled:
             sock.close()
@@ -117,7 +121,8 @@ def test_stop_takes_under_two_seconds_whatever_the_clients_do(stack: str) -> Non
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_failing_handler_is_recorded_and_only_its_connection_closes_with_1011(stack: str) -> None:
     with labkit.serve("echo", over=stack) as server:
-        backend = server._backend  # type: ignore[attr-defined]
+        backend = server._backend
+        assert isinstance(backend, WebSocketBackend | ScratchBackend)
         app_handler = backend.handler
 
         async def sometimes_fails(ws: object) -> None:
@@ -144,7 +149,7 @@ def test_both_stacks_record_a_close_in_the_same_words(code: int, reason: str) ->
         with labkit.serve("echo", over=stack) as server:
             with labkit.ws_connect(server.url) as ws:
                 ws.close(code, reason)
-            assert wait_for(lambda server=server: server.record.entries("close"))
+            assert wait_for(functools.partial(server.record.entries, "close"))
             details.append(server.record.entries("close")[0].detail)
     assert details[0] == details[1]
     assert details[0].startswith(f"received {code} (")

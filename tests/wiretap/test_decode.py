@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from labkit.protocol import Frame, Opcode, apply_mask, encode, engineio
 from labkit.protocol.engineio import decode_engineio
-from labkit.wiretap import INFLATE_BUDGET, Chunk, HttpMessage, Note, Packet, Undecodable, WebSocketFrame
+from labkit.wiretap import INFLATE_BUDGET, Chunk, HttpMessage, Note, Packet, Recording, Undecodable, WebSocketFrame
 from labkit.wiretap.decode import NoteCode, Reason, decode
 from tests.wiretap.helpers import (
     HEL,
@@ -32,8 +32,8 @@ from tests.wiretap.helpers import (
 )
 
 
-def frames_of(rec: object) -> list[WebSocketFrame]:
-    return [u for u in rec.messages() if isinstance(u, WebSocketFrame)]  # type: ignore[attr-defined]
+def frames_of(rec: Recording) -> list[WebSocketFrame]:
+    return [u for u in rec.messages() if isinstance(u, WebSocketFrame)]
 
 
 # RFC 6455 §5.7 examples ---------------------------------------------------------------
@@ -157,7 +157,8 @@ def test_a_message_over_what_is_left_spends_the_budget_and_later_ones_stay_compr
     frames = [u for u in decode(chunks, inflate_budget=MIB + MIB // 2).units if isinstance(u, WebSocketFrame)]
     assert inflated_sizes(frames) == [MIB, None, None]
     assert [f.notes for f in frames[1:]] == [(Note("not_inflated", size=MIB + MIB // 2),)] * 2
-    assert decode(chunks, inflate_budget=3 * MIB).units[-1].message == "hola"  # type: ignore[union-attr]
+    last = decode(chunks, inflate_budget=3 * MIB).units[-1]
+    assert isinstance(last, WebSocketFrame) and last.message == "hola"
 
 
 def test_what_cannot_be_inflated_says_why_and_never_raises() -> None:
@@ -184,8 +185,8 @@ def test_invalid_and_incomplete_frames_become_undecodable() -> None:
 # HTTP/1.1 -------------------------------------------------------------------------------
 
 
-def http_units(rec: object) -> list[HttpMessage]:
-    return [u for u in rec.messages() if isinstance(u, HttpMessage)]  # type: ignore[attr-defined]
+def http_units(rec: Recording) -> list[HttpMessage]:
+    return [u for u in rec.messages() if isinstance(u, HttpMessage)]
 
 
 def test_keep_alive_requests_and_responses_alternate_on_one_connection() -> None:

@@ -6,7 +6,6 @@ import re
 import typing
 
 from hypothesis import given, settings
-from IPython.lib.pretty import pretty
 
 from labkit.i18n import using
 from labkit.protocol import Opcode
@@ -37,6 +36,7 @@ from labkit.wiretap.display import (
     note_words,
     reason_words,
 )
+from tests.third_party import pretty
 from tests.wiretap.helpers import (
     HEL,
     LO,

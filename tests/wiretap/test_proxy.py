@@ -8,7 +8,6 @@ import socket
 import threading
 
 import pytest
-from IPython.lib.pretty import pretty
 from websockets.exceptions import ConnectionClosed
 
 import labkit
@@ -17,6 +16,7 @@ from labkit.protocol import Opcode, apply_mask, encode
 from labkit.protocol.frames import Frame
 from labkit.wiretap import HttpMessage, Tap, WebSocketFrame
 from tests.conftest import wait_for
+from tests.third_party import pretty
 from tests.wiretap.helpers import MASKED_HELLO, UPGRADE_REQUEST, C, S
 
 
