@@ -19,6 +19,7 @@ __all__ = [
     "WireBytes",
     "__version__",
     "chat_through_outage",
+    "code_of",
     "compare",
     "detect_dead_peer",
     "language",
@@ -55,6 +56,7 @@ from .clients import (
     ws_connect,
     ws_connect_async,
 )
+from .code import code_of
 from .compare import compare
 from .errors import LabkitError
 from .handles import Handle, leftovers, running, stop_all

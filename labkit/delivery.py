@@ -97,12 +97,17 @@ def acked_chat(ping_interval: int = 1, ping_timeout: int = 1) -> socketio.AsyncS
 
 
 def open_message_log(path: str = ":memory:") -> sqlite3.Connection:
-    """The message log of :func:`logged_chat`: the tutorial's table, in SQLite (a file, or in memory)."""
+    """The message log of :func:`logged_chat`: the tutorial's table, in SQLite (a file, or in memory).
+
+    ``id`` is the offset: 1, 2, 3, ... in the order stored. ``client_offset`` is the sender's
+    idempotency key: UNIQUE, so a retry is refused. (No SQL comments: lesson 11 shows this
+    code, and its prose says the same in the lesson's language.)
+    """
     db = sqlite3.connect(path, check_same_thread=False)  # the server's thread writes, cells read
     db.execute(
         """CREATE TABLE IF NOT EXISTS messages (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- the offset: 1, 2, 3, ... in the order stored
-            client_offset TEXT UNIQUE,             -- the sender's idempotency key: a retry is refused
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_offset TEXT UNIQUE,
             content TEXT
         )"""
     )
@@ -457,10 +462,12 @@ class Outage:
                 f"  the {self.after} messages after it all arrived within {self.after_took * 1000:.1f} ms",
             )
         )
+        spanish = {"sender→server": "emisor→servidor", "server→sender": "servidor→emisor"}
+        spanish["server→receiver"] = "servidor→receptor"
         for way, (size, packets) in self.wire.items():
             lines.append(
                 say(
-                    f"  en el cable {way}: {size} bytes, {packets} paquetes Socket.IO",
+                    f"  en el cable {spanish.get(way, way)}: {size} bytes, {packets} paquetes Socket.IO",
                     f"  on the wire {way}: {size} bytes, {packets} Socket.IO packets",
                 )
             )

@@ -161,6 +161,8 @@ def test_an_outage_reads_in_the_lesson_language() -> None:
     )
     assert lines[1] == "  perdidos: durante 1, durante 2"
     assert lines[2].startswith("  emisor: 0 reintentos, 1 rechazados sin conexión;")
+    wire = [line.split(":")[0] for line in lines if line.startswith("  en el cable")]
+    assert wire == ["  en el cable emisor→servidor", "  en el cable servidor→emisor", "  en el cable servidor→receptor"]
     assert repr(result).splitlines()[0].startswith("at-most-once, the sender's cable cut: 4 sent, 2 delivered")
 
 

@@ -207,6 +207,12 @@ class SocketIOBackend(AsyncBackend):
                     )
                 )
         self.undo = Undo()
+        if not isinstance(self.app, App):
+            # A student's server logs to stderr (python-socketio's default logger; its Redis manager
+            # too), which in a kernel lands in whatever cell runs next: while labkit serves it, the
+            # record gets those lines instead.
+            self.undo.replace(self.sio, "logger", logger)
+            self.undo.replace(self.sio.eio, "logger", logger)
         self.recorder = record_socketio(self.sio, self.record, self.undo, self.max_rate)
         drop_slow_readers(self.sio, self.record, self.recorder.numbers, self.max_queue, self.undo)
         cap_polling_batches(self.sio, self.undo)

@@ -275,3 +275,16 @@ def test_a_connect_handler_without_auth_accepts_clients_and_is_recorded_once() -
         client = labkit.sio_connect(server.url)
         client.disconnect()
     assert len(seen) == 1 and server.record.count("open") == 1 and server.record.count("error") == 0
+
+
+def test_a_students_server_logs_into_the_record_not_into_the_next_cell(capfd: pytest.CaptureFixture[str]) -> None:
+    """python-socketio logs to stderr (its Redis manager, "Cannot receive from redis"); a kernel shows it anywhere."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    own = sio.logger
+    with labkit.serve(sio, over="socketio") as server:
+        sio.logger.error("Cannot receive from redis... retrying in 1 secs")
+        sio.eio.logger.warning("an Engine.IO warning")
+    assert capfd.readouterr().err == ""
+    details = [entry.detail for entry in server.record.entries("error")]
+    assert any("Cannot receive from redis" in d for d in details) and any("Engine.IO warning" in d for d in details)
+    assert sio.logger is own  # given back when the server stops
