@@ -291,11 +291,26 @@ class Notebook:
         ]
 
     def edit_cell(self, index: int, text: str) -> None:
-        """Click into a cell's editor, select all of it and type ``text`` over it."""
-        selector = f"{PANEL}.querySelectorAll('.jp-Notebook .jp-Cell')[{index}].querySelector('.cm-content')"
-        self.browser.evaluate(f"{selector}.setAttribute('data-labkit-edit', '1')")
-        self.browser.click("[data-labkit-edit='1']")
-        self.browser.evaluate(f"{selector}.removeAttribute('data-labkit-edit')")
+        """Click into a cell's editor, select all of it and type ``text`` over it.
+
+        JupyterLab may still scroll the notebook after a run (to the active cell), moving the
+        editor away from where it was found: a click that missed is tried again, and nothing is
+        typed until that cell is the active one with its editor focused.
+        """
+        cell = f"{PANEL}.querySelectorAll('.jp-Notebook .jp-Cell')[{index}]"
+        editor = f"{cell}.querySelector('.cm-content')"
+        in_editor = f"{cell}.classList.contains('jp-mod-active') && {editor}.contains(document.activeElement)"
+        for _ in range(3):
+            self.browser.evaluate(f"{editor}.setAttribute('data-labkit-edit', '1')")
+            self.browser.click("[data-labkit-edit='1']")
+            self.browser.evaluate(f"{editor}.removeAttribute('data-labkit-edit')")
+            try:
+                self.browser.wait_for(in_editor, timeout=2, what=f"the editor of cell {index}")
+                break
+            except LabkitError:
+                continue
+        else:
+            raise self.lab.lost(f"clicking cell {index} of {self.path} did not put its editor in focus")
         self.browser.press("Control+a")
         self.browser.type(text)
 
