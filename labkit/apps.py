@@ -133,6 +133,9 @@ class App:
     interval: float | None = None
     #: Seconds between two publications to every member (see :meth:`publish`), or None.
     every: float | None = None
+    #: True when :meth:`receive` only ever sends each message back, unchanged, to its sender:
+    #: a WebSocket stack may then send it back without asking (``labkit bench throughput``).
+    echoes: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.members: dict[int, set[str]] = {}
@@ -174,6 +177,7 @@ class Echo(App):
     meaning = Text("cada mensaje vuelve tal cual", "every message comes back unchanged")
     event = "echo"
     listens_to = ("echo",)
+    echoes = True
 
     def receive(self, conn: int, message: Any, event: str | None = None) -> list[Action]:
         return [Send(message, (conn,), True)]  # reply=True

@@ -239,6 +239,7 @@ class Record:
         # Raw tuples in Entry's field order; Entry objects are made only when read.
         self._entries: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
+        self._acquire, self._release = self._lock.acquire, self._lock.release
         self._seq = itertools.count(1)
         self._conn_ids = itertools.count(1)
         self._start = time.monotonic()
@@ -263,8 +264,11 @@ class Record:
         # The hot path of every server: a plain tuple, no object built (see ``labkit bench``).
         if len(message) > PAYLOAD_KEPT:
             message = clip(message)
-        with self._lock:
+        self._acquire()  # not ``with self._lock``: twice as slow on the hot path (CPython 3.11)
+        try:
             self._entries.append((next(self._seq), _monotonic(), conn, _MESSAGE_KIND[direction], direction, message))
+        finally:
+            self._release()
 
     def error(self, conn: int | None, text: str | Text, traceback: str | None = None) -> None:
         self.add("error", conn, Problem(text, traceback))

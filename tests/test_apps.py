@@ -26,6 +26,19 @@ def test_echo_replies_to_the_sender_with_the_message_unchanged() -> None:
     assert echo.tick(1) == [] and echo.interval is None
 
 
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_an_app_that_says_it_echoes_only_sends_each_message_back(name: str) -> None:
+    """WebSocket stacks answer an ``echoes`` app without calling receive(): the claim must be true."""
+    app = APPS[name]()
+    app.open(1)
+    app.open(2)
+    event = app.listens_to[0] if app.listens_to else None
+    answers = [app.receive(1, message, event) for message in ("hola", b"hola")]
+    echoed = answers == [[Send("hola", (1,), reply=True)], [Send(b"hola", (1,), reply=True)]]
+    assert app.echoes == echoed, answers
+    assert app.echoes == (name == "echo")
+
+
 def test_clock_speaks_on_open_and_on_every_tick_and_only_listens() -> None:
     clock = Clock(interval=0.5)
     [opened] = clock.open(7)

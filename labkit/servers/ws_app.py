@@ -89,21 +89,17 @@ class AppHandler:
                 self.publisher = asyncio.create_task(self.publish(app.every))
             if app.interval is not None:
                 ticker = asyncio.create_task(self.tick(conn, ws, app.interval))
-            receive, carry_out, sender = app.receive, self.carry_out, (conn,)
+            if app.echoes:  # receive() would say "back to the sender, unchanged" each time
+                async for message in ws:
+                    await ws.send(message)
+                return
             async for message in ws:
                 try:
-                    actions = receive(conn, message)
+                    actions = app.receive(conn, message)
                 except AppError as exc:
                     self.record.error(conn, exc.text)
                     continue
-                if len(actions) == 1:
-                    # The common case inline (an echo's reply): labkit bench throughput measures it.
-                    action = actions[0]
-                    if type(action) is Send and action.to == sender and not action.broadcast:
-                        reply = action.message
-                        await ws.send(reply if type(reply) in (str, bytes) else as_text_frame(reply))
-                        continue
-                await carry_out(conn, ws, actions)
+                await self.carry_out(conn, ws, actions)
         finally:
             del self.members[conn]
             self.tell_others(conn, app.close(conn))
