@@ -134,19 +134,26 @@ class FrameHeader:
     size: int
 
 
-def apply_mask(data: bytes, key: bytes) -> bytes:
+def apply_mask(data: bytes | bytearray | memoryview, key: bytes | bytearray) -> bytes:
     """XOR *data* with the 4-byte *key* repeated (§5.3); its own inverse.
 
-    One big-integer XOR over the whole buffer: C speed, no per-byte loop.
+    No per-byte Python loop. A short payload is one big-integer XOR. A long one is XORed by
+    numpy, as websockets hands it to its C extension: turning 64 KiB into an integer and
+    back costs about 80 µs, numpy's XOR about 7 (``labkit bench decode`` and ``throughput``).
     """
     if len(key) != 4:
         raise ValueError(f"mask key must be 4 bytes, got {len(key)}")
     n = len(data)
-    if n == 0:
-        return b""
     stream = (bytes(key) * (n // 4 + 1))[:n]
-    masked = int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")
-    return masked.to_bytes(n, "big")
+    if n <= _SHORT_PAYLOAD:
+        return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+    import numpy  # here, not at the top: only long payloads pay its import (about 0.1 s, once)
+
+    return (numpy.frombuffer(data, numpy.uint8) ^ numpy.frombuffer(stream, numpy.uint8)).tobytes()
+
+
+#: Up to this many bytes the big-integer XOR is faster than numpy's (call overhead).
+_SHORT_PAYLOAD = 512
 
 
 def header_length(payload_length: int, masked: bool) -> int:
@@ -356,7 +363,8 @@ class FrameParser:
         if remaining > 0:
             if not self._buffer:
                 return None
-            chunk = bytes(self._buffer[:remaining])
+            with memoryview(self._buffer) as view:  # one copy, not a bytearray slice and then bytes
+                chunk = bytes(view[:remaining])
             del self._buffer[:remaining]
             if header.mask_key is not None:
                 # §5.3: octet i uses key octet i MOD 4, counted from the frame

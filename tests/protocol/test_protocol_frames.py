@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import struct
 from unittest import mock
 
@@ -150,6 +151,14 @@ def test_apply_mask_is_an_involution_and_matches_websockets(data: bytes, key: by
     masked = apply_mask(data, key)
     assert masked == ws_apply_mask(data, key)
     assert apply_mask(masked, key) == data
+
+
+@pytest.mark.parametrize("size", [511, 512, 513, 514, 515, 516, 4099, 65536, 2**20 + 1])
+def test_long_payloads_take_the_other_path_and_still_match_websockets(size: int) -> None:
+    data, key = random.Random(size).randbytes(size), b"\x37\xfa\x21\x3d"
+    masked = apply_mask(data, key)
+    assert type(masked) is bytes and masked == ws_apply_mask(data, key)
+    assert apply_mask(bytearray(masked), bytearray(key)) == apply_mask(memoryview(masked), key) == data
 
 
 @pytest.mark.parametrize("key", [b"", b"abc", b"abcde"])
