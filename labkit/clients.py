@@ -18,6 +18,7 @@ __all__ = [
     "ws_connect_async",
 ]
 
+import functools
 import inspect
 import socket
 import time
@@ -71,7 +72,6 @@ def ws_connect_async(url: str, **options: Any) -> _async_connect:
 
 def sio_connect(url: str, transports: list[str] | None = None, **options: Any) -> socketio.SimpleClient:
     """A connected python-socketio SimpleClient; ``transports=["polling"]`` forbids WebSocket."""
-    import socketio
 
     if url.startswith("https://") and "http_session" not in options and authority_made():
         import requests
@@ -79,9 +79,28 @@ def sio_connect(url: str, transports: list[str] | None = None, **options: Any) -
         session = requests.Session()
         session.verify = str(authority().ca_file)  # labkit's own authority (labkit.serve(..., tls=True))
         options["http_session"] = session
-    client = socketio.SimpleClient(**{k: options.pop(k) for k in ("http_session",) if k in options})
+    client = _simple_client_class()(**{k: options.pop(k) for k in ("http_session",) if k in options})
     client.connect(url, transports=transports, **options)
     return client
+
+
+@functools.cache
+def _simple_client_class() -> type[socketio.SimpleClient]:
+    """python-socketio's SimpleClient, whose ``disconnect()`` also ends reconnection attempts.
+
+    Once the server has gone, SimpleClient's own ``disconnect()`` leaves the client retrying
+    in a background thread for ever (every 5 s at most); ``Client.shutdown()`` ends that.
+    """
+    import socketio
+
+    class SimpleClient(socketio.SimpleClient):  # type: ignore[misc]
+        def disconnect(self) -> None:
+            client = self.client
+            super().disconnect()
+            if client is not None and not client.connected:
+                client.shutdown()  # a reconnection under way: stopped, and its thread joined
+
+    return SimpleClient
 
 
 async def sio_connect_async(url: str, transports: list[str] | None = None, **options: Any) -> socketio.AsyncClient:

@@ -11,6 +11,7 @@ import pytest
 import labkit
 from labkit.clients import WireBytes
 from labkit.i18n import using
+from tests.conftest import wait_for
 
 
 def test_wire_bytes_show_cr_lf_and_binary() -> None:
@@ -91,3 +92,21 @@ def test_websocket_clients_send_the_same_bytes_whatever_the_versions() -> None:
             pass
     request = server.record.headers(1).entries[0].data
     assert ("User-Agent", "labkit (websockets client)") in request.headers
+
+
+@pytest.mark.parametrize("transports", [None, ["polling"]])
+def test_disconnecting_a_socketio_client_whose_server_went_away_stops_its_reconnection(
+    transports: list[str] | None,
+) -> None:
+    def reconnecting() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if "_handle_reconnect" in t.name]
+
+    with labkit.serve("echo", over="socketio", name="going-away") as server:
+        cable = labkit.tap(server.url, name="going-away-cable")
+        client = labkit.sio_connect(cable.url, transports=transports)
+        cable.stop()  # the network goes, without a Socket.IO goodbye: the client will retry
+        assert wait_for(reconnecting, timeout=5)
+
+        client.disconnect()
+
+        assert reconnecting() == []
