@@ -53,18 +53,18 @@ import json
 import logging
 import math
 import os
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import LabkitError
+from .processes import end_with_parent
 
 #: A bare websockets echo server with the same settings as labkit's (compression off).
 BARE_ECHO_SERVER = """
@@ -432,27 +432,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
-def _end_with_parent() -> Callable[[], None] | None:
-    """Run in a child before it starts: SIGTERM when the bench ends, even killed (Linux PR_SET_PDEATHSIG).
-
-    Ctrl-C and errors end the children in ``finally``; this covers a bench killed outright
-    (a test's timeout), which would otherwise leave a server holding its clients' port.
-    """
-    if sys.platform != "linux":
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    bench = os.getpid()
-
-    def end_with_bench() -> None:
-        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (linux/prctl.h)
-        if os.getppid() != bench:  # the bench ended before that line
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return end_with_bench
-
-
 @contextlib.asynccontextmanager
 async def _child(args: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
     """A process of its own session (Ctrl-C reaches only the bench, which ends it); always ended."""
@@ -462,7 +441,7 @@ async def _child(args: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
         stdout=asyncio.subprocess.PIPE,
         limit=_LINE_LIMIT,
         start_new_session=True,
-        preexec_fn=_end_with_parent(),
+        preexec_fn=end_with_parent(),
     )
     try:
         yield process

@@ -14,7 +14,7 @@ of the same app, for a cell or a test.
 
 from __future__ import annotations
 
-__all__ = ["ChildProcess", "ServerProcess", "free_port", "spawn"]
+__all__ = ["ChildProcess", "ServerProcess", "end_with_parent", "free_port", "spawn"]
 
 import contextlib
 import html
@@ -53,7 +53,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _end_with_kernel() -> Callable[[], None] | None:
+def end_with_parent() -> Callable[[], None] | None:
     """In the child, before it runs: SIGTERM when the process that started it dies (Linux).
 
     PR_SET_PDEATHSIG follows the *thread* that forked, so it is set only when the main
@@ -98,7 +98,7 @@ class ChildProcess(Handle):
                 cwd=self.folder,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_end_with_kernel(),
+                preexec_fn=end_with_parent(),
             )
 
     @property

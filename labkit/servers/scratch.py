@@ -58,7 +58,15 @@ from ..protocol import (
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Closed, CloseStatus, HttpHead, Opened, Record
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .bus import REDIS_OPTIONS
-from .ws_app import AppHandler, handler_name, is_upgrade, share_broadcasts, stop_sharing
+from .ws_app import (
+    MAX_BUFFER,
+    MAX_BUFFER_OPTION,
+    AppHandler,
+    handler_name,
+    is_upgrade,
+    share_broadcasts,
+    stop_sharing,
+)
 
 #: Bytes asked of the socket per read: one call takes whatever has arrived.
 READ_SIZE = 65536
@@ -70,8 +78,6 @@ CLOSE_TIMEOUT = 5.0
 LINGER_TIMEOUT = 2.0
 #: Messages received but not yet taken by the handler before reading pauses (websockets: 16).
 MAX_QUEUE = 16
-#: Bytes waiting to be written to one client before a broadcast drops it as too slow.
-MAX_BUFFER = 2**20
 
 
 class ConnectionClosed(Exception):
@@ -357,13 +363,7 @@ class ScratchBackend(AsyncBackend):
         **REDIS_OPTIONS,
         "page": page_option,
         "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
-        "max_buffer": Option(
-            size(none=False),
-            Text(
-                "bytes sin enviar a un cliente antes de cortarlo por lento (1 MiB)",
-                "bytes unsent to one client before it is dropped as too slow (1 MiB)",
-            ),
-        ),
+        "max_buffer": MAX_BUFFER_OPTION,
     }
 
     @classmethod

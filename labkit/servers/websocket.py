@@ -34,10 +34,15 @@ from ..patches import answer_garbage_with_400, record_what_is_sent
 from ..record import CLIENT_TO_SERVER, Closed, CloseStatus, HttpHead, Opened, Record
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .bus import REDIS_OPTIONS
-from .ws_app import AppHandler, handler_name, is_upgrade, share_broadcasts, stop_sharing
-
-#: Bytes waiting to be written to one client before a broadcast drops it as too slow.
-MAX_BUFFER = 2**20
+from .ws_app import (
+    MAX_BUFFER,
+    MAX_BUFFER_OPTION,
+    AppHandler,
+    handler_name,
+    is_upgrade,
+    share_broadcasts,
+    stop_sharing,
+)
 
 #: Options passed on to ``websockets.serve``, with what they mean.
 SERVE_OPTIONS: dict[str, Option] = {
@@ -171,13 +176,7 @@ class WebSocketBackend(AsyncBackend):
         **SECURITY_OPTIONS,
         **REDIS_OPTIONS,
         "page": page_option,
-        "max_buffer": Option(
-            size(none=False),
-            Text(
-                "bytes sin enviar a un cliente antes de cortarlo por lento (1 MiB)",
-                "bytes unsent to one client before it is dropped as too slow (1 MiB)",
-            ),
-        ),
+        "max_buffer": MAX_BUFFER_OPTION,
     }
 
     @classmethod

@@ -14,6 +14,8 @@ recipient's connection records what it was sent, like any message.
 from __future__ import annotations
 
 __all__ = [
+    "MAX_BUFFER",
+    "MAX_BUFFER_OPTION",
     "AppHandler",
     "WebSocketLike",
     "handler_name",
@@ -31,9 +33,22 @@ from typing import Any, Protocol
 
 from ..apps import App, AppError, Send, as_text_frame
 from ..errors import LabkitError
-from ..i18n import say
+from ..i18n import Text, say
+from ..options import Option, size
 from ..record import Record
 from .bus import RedisBus, channel_for
+
+#: Bytes waiting to be written to one client before a broadcast drops it as too slow.
+MAX_BUFFER = 2**20
+
+#: The ``max_buffer`` option of both stacks.
+MAX_BUFFER_OPTION = Option(
+    size(none=False),
+    Text(
+        "bytes sin enviar a un cliente antes de cortarlo por lento (1 MiB)",
+        "bytes unsent to one client before it is dropped as too slow (1 MiB)",
+    ),
+)
 
 
 class WebSocketLike(Protocol):
