@@ -41,6 +41,11 @@ class LocalAuthority:
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(context)
+        # No TLS 1.3 session tickets (RFC 8446 §4.6.1): they arrive after the handshake, while
+        # websockets' sync client may be writing its request from another thread on the same
+        # SSL socket; OpenSSL then sometimes loses the request (the handshake times out). A
+        # class server gains nothing from resumed sessions.
+        context.num_tickets = 0
         return context
 
     def client_context(self) -> ssl.SSLContext:

@@ -93,3 +93,14 @@ def test_tls_serves_wss_and_https_with_a_local_authority_clients_trust(stack: st
             ) as response:
                 assert response.status == 200
     assert len(authority().spki) == 44  # base64 of a SHA-256: what Chromium's trust flag takes
+
+
+@pytest.mark.parametrize("stack", WS_STACKS)
+def test_tls_servers_send_no_session_tickets_that_could_race_a_clients_request(stack: str) -> None:
+    with labkit.serve("echo", over=stack, tls=True) as server, labkit.ws_connect(server.url) as ws:
+        ws.send("cifrado")
+        assert ws.recv(timeout=3) == "cifrado"  # any ticket would have come before this answer
+        tls = ws.socket
+        assert isinstance(tls, ssl.SSLSocket) and tls.version() == "TLSv1.3"
+        session = tls.session
+        assert session is not None and not session.has_ticket
