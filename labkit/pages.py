@@ -12,13 +12,24 @@ JupyterHub's or Binder's ``/proxy/PORT/`` the same page works unchanged.
 
 from __future__ import annotations
 
-__all__ = ["ASSETS", "NOT_FOUND", "STATIC", "Page", "Served", "chat_page", "labkit_file", "page_option"]
+__all__ = [
+    "ASSETS",
+    "NOT_FOUND",
+    "STATIC",
+    "Page",
+    "Served",
+    "chat_page",
+    "labkit_file",
+    "page_headers_option",
+    "page_option",
+]
 
 import html
 import json
 import mimetypes
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -35,15 +46,22 @@ ASSETS = STATIC / "vendor"
 
 @dataclass(frozen=True)
 class Served:
-    """One answer to a browser's GET: status, content type and body."""
+    """One answer to a browser's GET: status, content type, body, and the page's own header fields."""
 
     status: int
     content_type: str
     body: bytes
+    #: ``page_headers=``: fields the page's author adds (a ``Set-Cookie``…), in their order.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def reason(self) -> str:
         return {200: "OK", 404: "Not Found"}.get(self.status, "")
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """``Content-Type`` and the page's own fields; each stack adds its framing (``Content-Length``)."""
+        return [("Content-Type", self.content_type), *self.headers]
 
 
 def _file(path: Path) -> Served:
@@ -66,10 +84,21 @@ def _inside(folder: Path, relative: str) -> Path | None:
 class Page:
     """What a server answers to ``GET`` requests that are not WebSocket handshakes."""
 
-    def __init__(self, html: str | None = None, folder: Path | None = None, file: Path | None = None) -> None:
+    def __init__(
+        self,
+        html: str | None = None,
+        folder: Path | None = None,
+        file: Path | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.html = html
         self.folder = folder
         self.file = file
+        #: Header fields sent with every answer of the page's own (not labkit's files, not 404).
+        self.headers = headers
+
+    def with_headers(self, headers: tuple[tuple[str, str], ...]) -> Page:
+        return Page(self.html, self.folder, self.file, headers)
 
     @classmethod
     def of(cls, value: Any) -> Page:
@@ -104,7 +133,10 @@ class Page:
         path = unquote(urlsplit(target).path)
         if path.startswith("/labkit/"):
             return labkit_file(path.removeprefix("/labkit/"))
-        relative = path.lstrip("/")
+        served = self._own(path.lstrip("/"))
+        return replace(served, headers=self.headers) if served is not None and self.headers else served
+
+    def _own(self, relative: str) -> Served | None:
         if self.html is not None:
             return (
                 Served(200, "text/html; charset=utf-8", self.html.encode()) if relative in ("", "index.html") else None
@@ -137,6 +169,54 @@ def labkit_file(name: str) -> Served:
 def _check_page(name: str, value: Any) -> Page | None:
     return None if value is None else Page.of(value)
 
+
+#: Header fields labkit writes itself: the body's type and the message's framing (RFC 9112 §6).
+_LABKITS_FIELDS = ("content-type", "content-length", "transfer-encoding", "connection")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a field name (RFC 9110 §5.1, §5.6.2)
+_VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, spaces and tabs: no CR, LF or NUL (RFC 9110 §5.5)
+
+
+def _check_page_headers(name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"Set-Cookie": "..."}`` or ``[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]`` (a name may repeat)."""
+    pairs = list(value.items()) if isinstance(value, Mapping) else value
+    if not isinstance(pairs, list | tuple) or not all(
+        isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+        for pair in pairs
+    ):
+        raise LabkitError(
+            say(
+                f"{name} debe ser un dict de textos ({{'Set-Cookie': 'a=1'}}) o una lista de pares, no {value!r}",
+                f"{name} must be a dict of strings ({{'Set-Cookie': 'a=1'}}) or a list of pairs, not {value!r}",
+            )
+        )
+    for field, text in pairs:
+        if not _TOKEN.fullmatch(field) or not _VALUE.fullmatch(text):
+            raise LabkitError(
+                say(
+                    f"{name}: {field!r}: {text!r} no es un campo de cabecera válido (nombre sin espacios ni "
+                    "separadores; valor en ASCII visible, sin saltos de línea)",
+                    f"{name}: {field!r}: {text!r} is not a valid header field (a name without spaces or "
+                    "separators; a value in visible ASCII, without line breaks)",
+                )
+            )
+        if field.lower() in _LABKITS_FIELDS:
+            raise LabkitError(
+                say(
+                    f"{name}: labkit escribe {field} él mismo",
+                    f"{name}: labkit writes {field} itself",
+                )
+            )
+    return tuple((field, text) for field, text in pairs)
+
+
+#: The ``page_headers=`` option: header fields of the page's answers (a ``Set-Cookie`` at login…).
+page_headers_option = Option(
+    _check_page_headers,
+    Text(
+        "campos de cabecera que se envían con la página (un Set-Cookie…)",
+        "header fields sent with the page (a Set-Cookie…)",
+    ),
+)
 
 #: The ``page=`` option of the stacks that serve pages.
 page_option = Option(

@@ -36,14 +36,16 @@ SECRET = "a-secret-of-the-tests-at-least-32-bytes"
 TOKEN = jwt.encode({"sub": "ana"}, SECRET, algorithm="HS256")
 INBOX = {"ana": ["Beto: are we meeting at 5?", "Bank: your one-time code is 4821"]}
 
-#: The student's app: who you are comes from the cookie the browser sends with the handshake.
-LOGIN = f"""<!doctype html><meta charset="utf-8"><title>app</title><script>
-  document.cookie = "session={TOKEN}; path=/";
+#: The student's app: who you are comes from the cookie the browser sends with the handshake. Its page
+#: sets the cookie as an app does at sign-in, with ``Set-Cookie``: stored before the page's script runs
+#: (``document.cookie`` then ``new WebSocket`` is a race in Chromium: the handshake may leave first).
+LOGIN = """<!doctype html><meta charset="utf-8"><title>app</title><script>
   window.got = [];
   const ws = new WebSocket("ws://" + location.host);
   ws.onmessage = (event) => got.push(event.data);
-  ws.onclose = (event) => {{ window.closeCode = event.code; }};
+  ws.onclose = (event) => { window.closeCode = event.code; };
 </script>"""
+SIGNED_IN = {"Set-Cookie": f"session={TOKEN}; Path=/; HttpOnly"}
 
 #: Another origin's page: it opens a WebSocket to the app and sends home what it reads.
 EVIL = """<!doctype html><meta charset="utf-8"><title>evil</title><script>
@@ -115,9 +117,9 @@ def test_another_origins_page_reads_the_users_messages_until_the_allow_list_refu
     browser: Browser, stack: str
 ) -> None:
     browser.call("Network.clearBrowserCookies")
-    with labkit.serve(inbox, over=stack, name="app", page=LOGIN) as app:
+    with labkit.serve(inbox, over=stack, name="app", page=LOGIN, page_headers=SIGNED_IN) as app:
         evil = labkit.serve(keep, over=stack, name="evil", page=EVIL % json.dumps(app.url))
-        browser.navigate(page_of(app))  # the user signs in: the app's page stores the cookie
+        browser.navigate(page_of(app))  # the user signs in: the page comes with Set-Cookie
         assert browser.wait_for("got.length === 2 && got") == INBOX["ana"]
 
         browser.navigate(page_of(evil))  # then visits another page, on another port
@@ -131,7 +133,15 @@ def test_another_origins_page_reads_the_users_messages_until_the_allow_list_refu
         page_request = next(e.data for e in evil.record.entries("request") if isinstance(e.data, HttpHead))
         assert header(page_request, "Cookie") == f"session={TOKEN}"
 
-        app = labkit.serve(inbox, over=stack, name="app", page=LOGIN, port=app.port, allow_origins=[origin_of(app)])
+        app = labkit.serve(
+            inbox,
+            over=stack,
+            name="app",
+            page=LOGIN,
+            page_headers=SIGNED_IN,
+            port=app.port,
+            allow_origins=[origin_of(app)],
+        )
         browser.navigate(page_of(evil))
         assert browser.wait_for("window.closeCode") == 1006  # refused before it opened: no code, no reason
         assert browser.evaluate("got") == []
@@ -146,7 +156,10 @@ def test_another_origins_page_reads_the_users_messages_until_the_allow_list_refu
 
 def test_samesite_lax_keeps_the_cookie_from_another_site_but_not_from_another_port() -> None:
     names = {"app.example": "127.0.0.1", "evil.example": "127.0.0.1"}
-    with Browser(hosts=names) as browser, labkit.serve(inbox, over="websocket", name="app", page=LOGIN) as app:
+    with (
+        Browser(hosts=names) as browser,
+        labkit.serve(inbox, over="websocket", name="app", page=LOGIN, page_headers=SIGNED_IN) as app,
+    ):
         across_sites = EVIL % json.dumps(app.url.replace("127.0.0.1", "app.example"))
         evil = labkit.serve(keep, over="websocket", name="evil", page=across_sites)
         browser.navigate(page_of(app).replace("127.0.0.1", "app.example"))  # a cookie without SameSite: Lax

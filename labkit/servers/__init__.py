@@ -78,6 +78,8 @@ class Backend(ABC):
         self.app = app
         self.record = record
         self.page: Page | None = options.pop("page", None)
+        if self.page is not None:
+            self.page = self.page.with_headers(options.pop("page_headers", ()))
         if self.page is None and isinstance(app, Chat) and self.chat_page is not None:
             self.page = chat_page(self.chat_page)
         #: Origins whose pages may connect (None: any); clients that send no Origin are not browsers.
@@ -254,6 +256,13 @@ def serve(
     clean = validate(options, (f"app {label}", app_options), (f"stack {over}", cls.options))
     if name is not None and (not isinstance(name, str) or not name):
         raise LabkitError(say(f"name debe ser un texto, no {name!r}", f"name must be a text, not {name!r}"))
+    if "page_headers" in clean and clean.get("page") is None:
+        raise LabkitError(
+            say(
+                "page_headers son las cabeceras de la página: van con page=",
+                "page_headers are the page's header fields: they go with page=",
+            )
+        )
     name = name or f"{label}-{over}"
     for_app = {k: v for k, v in clean.items() if k in app_options}
     for_stack = {k: v for k, v in clean.items() if k not in app_options}

@@ -30,7 +30,7 @@ from ..apps import AppError, Send
 from ..i18n import Text
 from ..loop import stop_accepting
 from ..options import Option, size
-from ..pages import page_option
+from ..pages import page_headers_option, page_option
 from ..patches import ConnectionCounter
 from ..record import CLIENT_TO_SERVER, SERVER_TO_CLIENT, HttpHead
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
@@ -59,6 +59,7 @@ class HttpBackend(AsyncBackend):
     options: ClassVar[Mapping[str, Option]] = {
         "max_size": Option(size(none=False), Text("bytes por cuerpo (1 MiB)", "bytes per body (1 MiB)")),
         "page": page_option,
+        "page_headers": page_headers_option,
         "tls": SECURITY_OPTIONS["tls"],
     }
 
@@ -130,9 +131,8 @@ class HttpBackend(AsyncBackend):
         if request.method in ("GET", "HEAD") and self.page is not None:
             served = self.page.answer(request.raw_path)
             if served is not None:  # with a page, the app answers at every other path (/app, …)
-                return web.Response(
-                    status=served.status, body=served.body, headers=self.base_headers(served.content_type)
-                )
+                headers = [*self.base_headers(served.content_type).items(), *served.headers]
+                return web.Response(status=served.status, body=served.body, headers=headers)
         if request.method in ("GET", "HEAD"):
             if app.http_get == "tick":
                 sends = [a for a in app.tick(conn or 0) if isinstance(a, Send)]

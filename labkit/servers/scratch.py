@@ -34,7 +34,7 @@ from ..i18n import Text
 from ..limits import RateLimit
 from ..loop import stop_accepting
 from ..options import Option, size
-from ..pages import NOT_FOUND, page_option
+from ..pages import NOT_FOUND, page_headers_option, page_option
 from ..protocol import (
     SEND_EOF,
     BinaryMessage,
@@ -362,6 +362,7 @@ class ScratchBackend(AsyncBackend):
         **SECURITY_OPTIONS,
         **REDIS_OPTIONS,
         "page": page_option,
+        "page_headers": page_headers_option,
         "max_size": Option(size(), Text("bytes por mensaje (1 MiB)", "bytes per message (1 MiB)")),
         "max_buffer": MAX_BUFFER_OPTION,
     }
@@ -472,13 +473,7 @@ class ScratchBackend(AsyncBackend):
         self, conn: int, request: Request, served: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """A browser's plain GET: the page (``page=``), then close (no keep-alive here)."""
-        headers = Headers(
-            [
-                ("Content-Type", served.content_type),
-                ("Content-Length", str(len(served.body))),
-                ("Connection", "close"),
-            ]
-        )
+        headers = Headers([*served.fields, ("Content-Length", str(len(served.body))), ("Connection", "close")])
         response = Response("HTTP/1.1", served.status, served.reason, headers, served.body)
         writer.write(response.serialize())
         self.record.add("request", conn, request_head(request))

@@ -25,7 +25,7 @@ from ..errors import LabkitError
 from ..i18n import Text, say
 from ..loop import stop_accepting
 from ..options import Option, origins, size, strings, whole_seconds
-from ..pages import page_option
+from ..pages import page_headers_option, page_option
 from ..patches import Undo, cap_polling_batches, close_polling_sessions_promptly, drop_slow_readers, record_socketio
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
 from .bus import REDIS_OPTIONS, check_redis, client_options
@@ -145,6 +145,7 @@ class SocketIOBackend(AsyncBackend):
         **SECURITY_OPTIONS,
         **REDIS_OPTIONS,
         "page": page_option,
+        "page_headers": page_headers_option,
         "max_queue": Option(
             size(none=False),
             Text(
@@ -246,7 +247,7 @@ class SocketIOBackend(AsyncBackend):
         served = self.page.answer(request.path_qs)
         if served is None:
             raise web.HTTPNotFound()
-        return web.Response(status=served.status, body=served.body, headers={"Content-Type": served.content_type})
+        return web.Response(status=served.status, body=served.body, headers=served.fields)
 
     async def shutdown(self) -> None:
         await stop_accepting(aiohttp_listeners(self.runner))

@@ -29,7 +29,7 @@ from ..i18n import Text
 from ..limits import RateLimit
 from ..loop import stop_accepting
 from ..options import Option, choice, seconds, size
-from ..pages import NOT_FOUND, page_option
+from ..pages import NOT_FOUND, page_headers_option, page_option
 from ..patches import answer_garbage_with_400, record_what_is_sent
 from ..record import CLIENT_TO_SERVER, Closed, CloseStatus, HttpHead, Opened, Record
 from . import SECURITY_OPTIONS, STOP_TIMEOUT, AsyncBackend
@@ -176,6 +176,7 @@ class WebSocketBackend(AsyncBackend):
         **SECURITY_OPTIONS,
         **REDIS_OPTIONS,
         "page": page_option,
+        "page_headers": page_headers_option,
         "max_buffer": MAX_BUFFER_OPTION,
     }
 
@@ -213,7 +214,7 @@ class WebSocketBackend(AsyncBackend):
         if self.page is None or is_upgrade(request.headers):
             return None
         served = self.page.answer(request.path) or NOT_FOUND
-        headers = Headers([("Content-Type", served.content_type), ("Content-Length", str(len(served.body)))])
+        headers = Headers([*served.fields, ("Content-Length", str(len(served.body)))])
         return Response(served.status, served.reason, headers, served.body)
 
     async def shutdown(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -199,6 +201,66 @@ def test_a_page_is_served_next_to_the_endpoint_on_the_same_port(stack: str, tmp_
                 assert ws.recv(timeout=3) if stack == "socketio" else True
     with labkit.serve("echo", over=stack, page="<p>en línea</p>") as server:
         assert get(http_url(server) + "/")[2] == "<p>en línea</p>".encode()
+
+
+def fields(url: str) -> tuple[int, list[tuple[str, str]]]:
+    """The status and every header field of a GET, repeated names included, in order."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+    try:
+        connection.request("GET", parts.path or "/")
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheaders()
+    finally:
+        connection.close()
+
+
+LOGIN = [("Set-Cookie", "sesion=abc; Path=/; HttpOnly"), ("Set-Cookie", "idioma=es"), ("Cache-Control", "no-store")]
+
+
+@pytest.mark.parametrize("stack", PAGE_STACKS)
+def test_page_headers_go_with_the_pages_own_answers_only(stack: str, tmp_path: Path) -> None:
+    """A page that sets its session cookie as an app does at login (lesson 10), on every stack."""
+    (tmp_path / "index.html").write_text("<h1>hola</h1>", encoding="utf-8")
+    (tmp_path / "app.js").write_text("1", encoding="utf-8")
+    with labkit.serve("echo", over=stack, page=tmp_path, page_headers=LOGIN) as server:
+        url = http_url(server)
+        for path in ("/", "/app.js"):
+            status, got = fields(url + path)
+            assert status == 200 and [f for f in got if f[0] in ("Set-Cookie", "Cache-Control")] == LOGIN, got
+        for path in ("/labkit/chat.js", "/no-such-file.js"):
+            status, got = fields(url + path)
+            assert status == (200 if "labkit" in path else 404) or stack == "http", (path, status)
+            assert not [f for f in got if f[0] in ("Set-Cookie", "Cache-Control")], (path, got)
+        response = [e.data for e in server.record.entries("response")]
+    if stack in ("scratch", "http"):  # the stacks that record a page's request and response
+        assert all(("Set-Cookie", "idioma=es") in list(head.headers) for head in response[:2]), response
+    with labkit.serve("echo", over=stack, page="<p>x</p>", page_headers={"Set-Cookie": "a=1"}) as server:
+        assert ("Set-Cookie", "a=1") in fields(http_url(server) + "/")[1]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Set-Cookie": "a=1\r\nX-Evil: 1"}, "is not a valid header field"),
+        ({"Set Cookie": "a=1"}, "is not a valid header field"),
+        ({"Set-Cookie": "ñ=1"}, "is not a valid header field"),
+        ({"Content-Length": "0"}, "labkit writes Content-Length itself"),
+        ({"content-type": "text/plain"}, "labkit writes content-type itself"),
+        ("Set-Cookie: a=1", "must be a dict of strings"),
+        ([("Set-Cookie",)], "must be a dict of strings"),
+        ({"Set-Cookie": 1}, "must be a dict of strings"),
+    ],
+)
+def test_bad_page_headers_are_one_clear_error(headers: object, message: str) -> None:
+    with pytest.raises(labkit.LabkitError, match=message):
+        labkit.serve("echo", over="websocket", page="<p>x</p>", page_headers=headers)
+
+
+def test_page_headers_without_a_page_are_one_clear_error() -> None:
+    with pytest.raises(labkit.LabkitError, match="they go with page="):
+        labkit.serve("echo", over="websocket", page_headers={"Set-Cookie": "a=1"})
 
 
 @pytest.mark.parametrize("bad", ["no-such-file.html", 42])
