@@ -26,9 +26,9 @@ import re
 import signal
 import socket
 import sys
-import threading
+import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .errors import LabkitError
@@ -341,6 +341,20 @@ def tls_note(host: str) -> str:
     return line
 
 
+def stop_on_signals() -> Callable[[], bool]:
+    """Make SIGINT (Ctrl-C) and SIGTERM ask ``labkit serve`` to stop; returns "was it asked?".
+
+    The handlers only note the signal, taking no lock: a handler runs in the main thread
+    between two of its bytecodes, wherever they are, and one that set a ``threading.Event``
+    could land inside ``Event.wait()`` with the Event's lock held, then wait for that lock
+    for ever (python/cpython#126434).
+    """
+    received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, _frame: received.append(signum))
+    return lambda: bool(received)
+
+
 def _serve(
     app: str,
     over: str,
@@ -354,15 +368,9 @@ def _serve(
 ) -> int:
     from .servers import serve
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_asked = stop_on_signals()
     given: dict[str, Any] = {"redis": redis, "allow_origins": allow_origins, "tls": tls or None, "max_rate": max_rate}
     server = serve(app, over=over, host=host, port=port, **{k: v for k, v in given.items() if v is not None})
-    for line in announce(server.url, host, server.port):
-        print(printable(line), flush=True)
-    if tls and not quiet:
-        print(printable(tls_note(host)), flush=True)
     shown = 0
 
     def show_new_entries() -> None:
@@ -375,7 +383,12 @@ def _serve(
         shown = entries[-1].seq if entries else shown
 
     try:
-        while not stop.wait(0.2):
+        for line in announce(server.url, host, server.port):
+            print(printable(line), flush=True)
+        if tls and not quiet:
+            print(printable(tls_note(host)), flush=True)
+        while not stop_asked():
+            time.sleep(0.2)
             if not quiet:
                 show_new_entries()
     finally:

@@ -235,6 +235,17 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def _described(pid: int) -> str:
+    """A process that outlived its parent, for the failure message: its command, state and signal masks."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return f"{pid}: gone"
+    wanted = ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    return f"{pid} {command!r}: " + ", ".join(line for line in status if line.split(":")[0] in wanted)
+
+
 def _ended(pid: int) -> bool:
     """Gone, or a zombie nobody reaped yet (a container's init may not)."""
     try:
@@ -254,7 +265,9 @@ def test_a_bench_killed_outright_leaves_no_process_behind() -> None:
     finally:
         killed.kill()
         killed.wait()
-    assert wait_for(lambda: all(_ended(child) for child in children), timeout=15)
+    assert wait_for(lambda: all(_ended(child) for child in children), timeout=15), [
+        _described(child) for child in children if not _ended(child)
+    ]
 
 
 # fanout (issue 9) -----------------------------------------------------------------------------

@@ -344,3 +344,39 @@ def test_doctor_flags_a_websockets_too_old(monkeypatch: pytest.MonkeyPatch, inst
     )
     report = doctor_module.doctor()
     assert any(f"websockets {installed} is too old" in p and words in p for p in report.problems)
+
+
+@pytest.mark.timeout(30, method="signal")
+def test_a_stop_signal_landing_anywhere_in_the_serving_loop_ends_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal handler runs in the main thread between two of its bytecodes, wherever they are; here
+    SIGTERM arrives at every call and return the main thread makes once the server is up, inside its
+    waits too. (A handler that set a threading.Event hung for ever when it landed inside Event.wait
+    with the Event's lock held: python/cpython#126434; the likeliest reason a child of a killed
+    ``labkit bench``, its ``labkit serve``, once outlived SIGTERM in CI.)
+    """
+    real_serve = labkit.servers.serve
+    armed: list[bool] = []
+    raised = 0
+
+    def serve_then_arm(*args: object, **kwargs: object) -> labkit.Server:
+        server = real_serve(*args, **kwargs)  # type: ignore[arg-type]
+        armed.append(True)
+        return server
+
+    def profiler(frame: object, event: str, arg: object) -> None:
+        nonlocal raised
+        if armed and raised < 2000:
+            raised += 1
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(labkit.servers, "serve", serve_then_arm)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    sys.setprofile(profiler)
+    try:
+        code = cli._serve("echo", "websocket", "127.0.0.1", 0, quiet=True)
+    finally:
+        sys.setprofile(None)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert code == 0 and raised > 100
+    assert labkit.running() == []
