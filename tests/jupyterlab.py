@@ -79,6 +79,22 @@ RUNS_FINISHED = f"""(() => {{
   return window.labkitStarted && !busy && status.dataset.status === 'idle';
 }})()"""
 
+#: What a driver that lost its way needs to know of the notebook: had cells started, what the kernel
+#: indicator says, every code cell's prompt ("[3]:", "[*]:", "[ ]:") and which show an error or a warning.
+RUN_STATE = f"""(() => {{
+  const panel = {PANEL};
+  if (!panel) return null;
+  const status = panel.querySelector('.jp-Notebook-ExecutionIndicator');
+  const cells = Array.from(panel.querySelectorAll('.jp-CodeCell'));
+  const STDERR = '[data-mime-type="application/vnd.jupyter.stderr"]';  // errors and warnings
+  return {{
+    started: window.labkitStarted === undefined ? null : window.labkitStarted,
+    indicator: status ? status.dataset.status || null : null,
+    prompts: cells.map((cell) => (cell.querySelector('.jp-InputPrompt') || {{textContent: ''}}).textContent.trim()),
+    stderr: cells.flatMap((cell, i) => (cell.querySelector(STDERR) ? [i] : [])),
+  }};
+}})()"""
+
 
 def load_dev(root: Path = ROOT) -> ModuleType:
     """``dev.py`` of a checkout (this one by default) as a module."""
@@ -226,7 +242,11 @@ class JupyterLab:
         folder = Path(tempfile.mkdtemp(prefix="labkit-jupyterlab-"))
         self.browser.screenshot(folder / "page.png")
         (folder / "jupyterlab.log").write_text(self.log())
-        return LabkitError(f"{message} (the page and JupyterLab's log are in {folder})")
+        try:
+            state = self.browser.evaluate(RUN_STATE)
+        except LabkitError as exc:  # the page itself is what went wrong
+            state = f"unreadable: {exc}"
+        return LabkitError(f"{message}; the notebook: {state} (the page and JupyterLab's log are in {folder})")
 
     def stop(self) -> None:
         if self._process.poll() is None:

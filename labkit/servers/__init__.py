@@ -78,8 +78,9 @@ class Backend(ABC):
         self.app = app
         self.record = record
         self.page: Page | None = options.pop("page", None)
+        page_headers = options.pop("page_headers", ())  # never left for the library: serve() needs page= with it
         if self.page is not None:
-            self.page = self.page.with_headers(options.pop("page_headers", ()))
+            self.page = self.page.with_headers(page_headers)
         if self.page is None and isinstance(app, Chat) and self.chat_page is not None:
             self.page = chat_page(self.chat_page)
         #: Origins whose pages may connect (None: any); clients that send no Origin are not browsers.
